@@ -1,0 +1,1 @@
+"""Teacher tooling (grading, release checks). Notebooks never import this package."""
