@@ -44,8 +44,10 @@ $(STAMP): requirements.txt pyproject.toml
 	  || { echo "error: nbgrader's JupyterLab extensions are not enabled" >&2; exit 1; }
 	@touch $@
 
+# nbgrader's formgrader reads ./nbgrader_config.py, so JupyterLab runs from the course root.
 lab: env
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ip=127.0.0.1
+	cd "$(CURDIR)" && $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ip=127.0.0.1 \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lint: env
 	$(BIN)/ruff check .
