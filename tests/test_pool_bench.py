@@ -1,0 +1,114 @@
+"""Tests of the lecture-04 measurements (helpers/pool_bench.py).
+
+They check what is measured and returned, never how fast anything is.
+"""
+
+import multiprocessing.pool
+from itertools import pairwise
+
+import pytest
+
+from helpers import context, pool_bench
+from helpers.local_http import DelayServer
+from helpers.timing import Span, Stats
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with context().Pool(2) as p:
+        yield p
+        p.close()
+        p.join()
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 100, 1000])
+def test_default_chunksize_matches_what_map_uses(pool, monkeypatch, n):
+    seen = []
+    original = multiprocessing.pool.Pool._get_tasks
+
+    def spy(func, it, size):
+        seen.append(size)
+        return original(func, it, size)
+
+    monkeypatch.setattr(multiprocessing.pool.Pool, "_get_tasks", staticmethod(spy))
+    assert pool.map(pool_bench.trivial, range(n)) == [i + 1 for i in range(n)]
+    assert seen == [pool_bench.default_chunksize(n, 2)]
+    assert pool_bench.default_chunksize(0, 2) == 0
+
+
+def test_run_helpers_do_the_work():
+    assert pool_bench.run_processes(2) == [0, 0]
+    assert pool_bench.run_pool(5, processes=2) == [1, 2, 3, 4, 5]
+    assert pool_bench.run_sequential(3) == [1, 2, 3]
+
+
+def test_start_cost_returns_repeated_samples():
+    method = context().get_start_method()
+    stats = pool_bench.start_cost(method, repeats=2)
+    assert isinstance(stats, Stats) and len(stats.samples) == 2
+
+
+def test_handover_cost(pool):
+    assert len(pool_bench.handover_cost(pool, repeats=3).samples) == 3
+
+
+def test_pool_vs_process_limits_the_process_series():
+    result = pool_bench.pool_vs_process([3, 1], max_process_tasks=1, repeats=2, processes=2)
+    assert set(result) == {"sequential", "one Process per task", "Pool.map (start-up included)"}
+    assert result["sequential"][0] == [1, 3]
+    assert result["one Process per task"][0] == [1]
+    assert result["Pool.map (start-up included)"][0] == [1, 3]
+    for xs, stats in result.values():
+        assert len(stats) == len(xs) and all(len(s.samples) == 2 for s in stats)
+
+
+def test_speedup_vs_pool_size_measures_each_size():
+    sequential, per_size = pool_bench.speedup_vs_pool_size([1, 2], n_tasks=2, work=1000, repeats=2)
+    assert len(sequential.samples) == 2
+    assert sorted(per_size) == [1, 2] and all(len(s.samples) == 2 for s in per_size.values())
+
+
+def test_apply_loop_and_apply_async_give_the_same_results(pool):
+    assert pool_bench.apply_loop(pool, 5) == pool_bench.apply_async_all(pool, 5) == [1, 2, 3, 4, 5]
+    timings = pool_bench.apply_vs_apply_async(pool, [1, 4], repeats=2)
+    assert list(timings) == ["apply in a loop", "apply_async, then get"]
+    assert all(len(v) == 2 for v in timings.values())
+
+
+def test_name_lanes_numbers_workers_by_first_start():
+    results = [(50, Span("50", "a", 2.0, 3.0)), (7, Span("7", "b", 1.0, 2.0)), (50, Span("50", "c", 3.0, 4.0))]
+    lanes = [s.lane for s in pool_bench.name_lanes(results)]
+    assert lanes == ["worker 2", "worker 1", "worker 2"]
+
+
+def test_apply_runs_tasks_one_after_another(pool):
+    spans = pool_bench.spans_apply(pool, 4, 0.01)
+    assert [s.label for s in spans] == [f"task {i}" for i in range(4)]
+    for earlier, later in pairwise(spans):
+        assert earlier.end <= later.start
+
+
+def test_apply_async_spans_come_back_in_submission_order(pool):
+    spans = pool_bench.spans_apply_async(pool, 4, 0.01)
+    assert [s.label for s in spans] == [f"task {i}" for i in range(4)]
+    assert {s.lane for s in spans} <= {"worker 1", "worker 2"}
+
+
+def test_map_runs_each_chunk_on_one_worker_in_order(pool):
+    spans = pool_bench.spans_map(pool, 12, 0.0, chunksize=4)
+    assert [s.label for s in spans] == [f"chunk {i // 4}" for i in range(12)]
+    for c in range(3):
+        chunk = spans[4 * c: 4 * c + 4]
+        assert len({s.lane for s in chunk}) == 1
+        for earlier, later in pairwise(chunk):
+            assert earlier.end <= later.start
+
+
+def test_fetch_comparison_measures_four_ways(pool):
+    with DelayServer(delay=0) as server:
+        urls = [server.url(f"/{i}") for i in range(3)]
+        result = pool_bench.fetch_comparison(pool, urls, threads=3, repeats=2)
+        # 4 ways x 2 repeats x 3 urls
+        assert server.requests == 24
+    assert list(result) == ["sequential", "Pool.apply loop", "Pool.apply_async", "3 threads"]
+    assert all(len(s.samples) == 2 for s in result.values())

@@ -1,0 +1,88 @@
+"""Tests of the pool task functions (helpers/pool_tasks.py), run under every start method."""
+
+import os
+import sys
+
+import pytest
+
+from helpers import context
+from helpers.pool_tasks import (
+    cpu_task,
+    exit_on,
+    silence_stderr,
+    sleep_task,
+    start_child,
+    timed_cpu,
+    timed_sleep,
+    timed_sleep_item,
+    trivial,
+    worker_info,
+)
+from helpers.timing import now
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with context().Pool(2) as p:
+        yield p
+        p.close()
+        p.join()
+
+
+def test_trivial_and_cpu_task_compute_their_results():
+    assert trivial(41) == 42
+    assert cpu_task(10) == sum(i * i % 7 for i in range(10))
+    assert cpu_task(0) == 0
+
+
+def test_sleep_task_waits_at_least_its_time():
+    start = now()
+    assert sleep_task(0.05) == 0.05
+    assert now() - start >= 0.05
+
+
+def test_timed_variants_report_this_process_and_a_span():
+    pid, span = timed_sleep("a", 0.02)
+    assert pid == os.getpid() and span.lane == str(pid) and span.label == "a"
+    assert span.duration >= 0.02
+    pid, span = timed_sleep_item(("b", 0.0))
+    assert span.label == "b" and span.end >= span.start
+    pid, span = timed_cpu("c", 1000)
+    assert pid == os.getpid() and span.label == "c"
+
+
+def test_timed_sleep_in_a_worker_reports_the_worker_pid(pool):
+    pid, span = pool.apply(timed_sleep, ("x", 0.0))
+    assert pid != os.getpid() and span.lane == str(pid)
+
+
+def test_pool_workers_are_daemons_for_apply_and_apply_async(pool):
+    _, _, daemon_sync = pool.apply(worker_info)
+    _, _, daemon_async = pool.apply_async(worker_info).get(timeout=30)
+    assert daemon_sync is True and daemon_async is True
+    pid, name, daemon = worker_info()
+    assert pid == os.getpid() and daemon is False
+
+
+def test_start_child_works_in_a_normal_process_but_not_in_a_pool_worker(pool):
+    assert start_child() == 0
+    with pytest.raises(AssertionError, match="daemonic"):
+        pool.apply_async(start_child).get(timeout=30)
+
+
+def test_exit_on_returns_or_kills_the_process():
+    assert exit_on(3, bad=4) == 3
+    p = context().Process(target=exit_on, args=(4, 4))
+    p.start()
+    p.join(timeout=30)
+    assert p.exitcode == 1
+
+
+def test_silence_stderr_points_stderr_at_devnull(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # restored after the test
+    silence_stderr()
+    try:
+        assert sys.stderr.name == os.devnull
+        print("hidden", file=sys.stderr)
+    finally:
+        sys.stderr.close()
