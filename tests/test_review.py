@@ -1,0 +1,209 @@
+"""Tests for helpers/review.py (lecture 00). Run under every start method:
+MP_START_METHOD=spawn|forkserver|fork. No test asserts a speed."""
+
+import os
+import signal
+import sys
+
+import pytest
+
+from helpers import context, review
+from helpers.timing import Span
+
+ctx = context()
+
+
+# --- pure functions -----------------------------------------------------------------
+
+
+def test_busy_is_deterministic_cpu_work():
+    assert review.busy(4) == 0 + 1 + 4 + 9
+    assert review.busy(0) == 0
+
+
+def test_calibrate_scales_with_the_target():
+    small, large = review.calibrate(0.001), review.calibrate(0.05)
+    assert small >= 1 and large > small
+
+
+def test_stamps_to_spans_drops_a_paused_chunk_and_merges_the_rest():
+    # chunks of 1 s, except the fourth, which took 10 s (it was paused)
+    stamps = [0, 1, 2, 3, 13, 14, 15]
+    spans = review.stamps_to_spans("A", stamps)
+    assert [(s.start, s.end) for s in spans] == [(0, 3), (13, 15)]
+    assert {s.lane for s in spans} == {"A"}
+
+
+def test_stamps_to_spans_without_chunks():
+    assert review.stamps_to_spans("A", [5.0]) == []
+
+
+def test_max_concurrency():
+    def spans(*pairs):
+        return [Span(f"w{i}", "x", a, b) for i, (a, b) in enumerate(pairs)]
+
+    assert review.max_concurrency(spans((0, 1), (1, 2), (2, 3))) == 1  # touching ends
+    assert review.max_concurrency(spans((0, 3), (1, 2), (1.5, 4))) == 3
+    assert review.max_concurrency(spans((0, 2), (1, 3), (2.5, 4))) == 2
+    assert review.max_concurrency([]) == 0
+
+
+def test_overlap_and_window_overlap():
+    spans = [
+        Span("A", "A", 0, 1), Span("A", "A", 2, 3),  # A runs 0-1 and 2-3
+        Span("B", "B", 0.5, 2.5),                      # B runs 0.5-2.5
+    ]
+    assert review.overlap_seconds(spans, "A", "B") == pytest.approx(1.0)
+    assert review.running_seconds(spans, "A") == pytest.approx(2.0)
+    assert review.window_overlap(spans, "A", "B") == pytest.approx(2.0)
+    apart = [Span("A", "A", 0, 1), Span("B", "B", 2, 3)]
+    assert review.overlap_seconds(apart, "A", "B") == 0
+    assert review.window_overlap(apart, "A", "B") == 0
+
+
+# --- the three ways to run two tasks ------------------------------------------------
+
+
+def _check_two_lanes(spans, lanes):
+    assert {s.lane for s in spans} == set(lanes)
+    for lane in lanes:
+        assert review.running_seconds(spans, lane) > 0
+    assert all(s.end >= s.start for s in spans)
+
+
+def test_one_after_another_never_overlaps():
+    it = review.calibrate(0.0005)
+    spans = review.one_after_another(40, it)
+    _check_two_lanes(spans, ["task A", "task B"])
+    assert review.window_overlap(spans, "task A", "task B") == 0
+
+
+def test_in_threads_runs_both_lanes():
+    spans = review.in_threads(40, review.calibrate(0.0005))
+    _check_two_lanes(spans, ["thread A", "thread B"])
+
+
+def test_in_processes_runs_both_lanes_in_children():
+    spans = review.in_processes(ctx, 40, review.calibrate(0.0005))
+    _check_two_lanes(spans, ["process A", "process B"])
+
+
+# --- process states ---------------------------------------------------------------
+
+
+def test_blocked_child_sleeps_then_runs():
+    inbox, outbox, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    p = ctx.Process(target=review.wait_then_spin, args=(inbox, outbox, stop))
+    p.start()
+    try:
+        assert outbox.get(timeout=30) == "waiting"
+        assert review.wait_for_status(p.pid, "sleeping") == "sleeping"
+        inbox.put("item")
+        assert outbox.get(timeout=30) == ("got", "item")
+        assert review.wait_for_status(p.pid, "running") == "running"
+        stop.set()
+        assert outbox.get(timeout=30) == "done"
+    finally:
+        stop.set()
+        review.finish([p])
+    assert p.exitcode == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+def test_pinned_spinners_share_one_cpu():
+    cpu = min(os.sched_getaffinity(0))
+    stop, outbox = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=review.spin_pinned, args=(cpu, stop, outbox)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        pids = sorted(outbox.get(timeout=30)[1] for _ in procs)
+        assert pids == sorted(p.pid for p in procs)
+        for pid in pids:
+            assert os.sched_getaffinity(pid) == {cpu}
+            assert review.status_of(pid) == "running"
+    finally:
+        stop.set()
+        review.finish(procs)
+
+
+def test_cpu_seconds_grows_while_busy():
+    before = review.cpu_seconds(os.getpid())
+    review.busy(2_000_000)
+    assert review.cpu_seconds(os.getpid()) > before
+
+
+# --- what a process is ------------------------------------------------------------
+
+
+def test_child_has_its_own_globals_and_reports_pid():
+    review.COUNTER = 7
+    try:
+        out = ctx.Queue()
+        p = ctx.Process(target=review.introspect, args=(out,))
+        p.start()
+        report = out.get(timeout=30)
+        review.finish([p])
+        assert report["pid"] == p.pid != os.getpid()
+        # fork copies the parent's memory; spawn and forkserver import the module afresh
+        expected = 7 if ctx.get_start_method() == "fork" else 0
+        assert report["seen"] == expected
+        assert report["after"] == expected + 100
+        assert review.COUNTER == 7  # the child's change did not reach the parent
+        parent = review.describe_parent(report["ppid"])
+        if ctx.get_start_method() == "forkserver":
+            assert parent.startswith("the fork server")
+        else:
+            assert parent == "this process"
+    finally:
+        review.COUNTER = 0
+
+
+def test_describe_parent_of_a_stranger():
+    assert review.describe_parent(os.getppid()) in {"another process", "a process that has exited"}
+
+
+# --- Lock, Semaphore, Event --------------------------------------------------------
+
+
+@pytest.mark.parametrize("keys", [1, 2])
+def test_semaphore_never_lets_more_than_n_inside(keys):
+    spans = review.measure_occupancy(ctx, ctx.Semaphore(keys), n_workers=4, hold=0.1)
+    assert sorted(s.lane for s in spans) == [f"worker {i}" for i in range(4)]
+    assert 1 <= review.max_concurrency(spans) <= keys
+
+
+def test_lock_lets_one_inside():
+    spans = review.measure_occupancy(ctx, ctx.Lock(), n_workers=3, hold=0.05)
+    assert review.max_concurrency(spans) == 1
+
+
+def test_no_guard_still_records_every_worker():
+    spans = review.measure_occupancy(ctx, None, n_workers=3, hold=0.05)
+    assert len(spans) == 3
+
+
+def test_event_wait_returns_true_when_set_and_false_on_timeout():
+    out, ev = ctx.Queue(), ctx.Event()
+    ev.set()
+    p = ctx.Process(target=review.wait_for_event, args=(ev, out, 30))
+    p.start()
+    flag, _ = out.get(timeout=30)
+    review.finish([p])
+    assert flag is True
+
+    ev.clear()
+    p = ctx.Process(target=review.wait_for_event, args=(ev, out, 0.1))
+    p.start()
+    flag, waited = out.get(timeout=30)
+    review.finish([p])
+    assert flag is False and waited >= 0.1
+
+
+def test_finish_terminates_a_process_that_will_not_end():
+    p = ctx.Process(target=review.wait_for_event, args=(ctx.Event(), ctx.Queue(), 60))
+    p.start()
+    review.finish([p], timeout=0.5)
+    assert not p.is_alive()
+    if sys.platform != "win32":
+        assert p.exitcode == -signal.SIGTERM
