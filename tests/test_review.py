@@ -201,9 +201,10 @@ def test_event_wait_returns_true_when_set_and_false_on_timeout():
 
 
 def test_finish_terminates_a_process_that_will_not_end():
-    p = ctx.Process(target=review.wait_for_event, args=(ctx.Event(), ctx.Queue(), 60))
+    never_set, out = ctx.Event(), ctx.Queue()  # kept referenced while the child uses them
+    p = ctx.Process(target=review.wait_for_event, args=(never_set, out, 60))
     p.start()
-    review.finish([p], timeout=0.5)
+    review.finish([p], timeout=2)
     assert not p.is_alive()
     if sys.platform != "win32":
         assert p.exitcode == -signal.SIGTERM
