@@ -1,0 +1,308 @@
+"""Workers for lecture 01, the producer–consumer model (生产者消费者模型).
+
+Everything here runs in a child process (or sets one up), so it lives in an
+importable module: under spawn and forkserver a child re-imports its target by
+name. Workers never print; they send what they did back to the parent through
+a queue, so the notebook prints it in a fixed order.
+
+Every wait is bounded by ``TIMEOUT`` seconds: a forgotten sentinel makes a
+worker give up (and say so in its report) instead of hanging forever.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+import warnings
+from dataclasses import dataclass, field
+
+from helpers.queue_bench import measure_queue_throughput
+from helpers.timing import Span, now
+
+__all__ = [
+    "SENTINEL",
+    "TIMEOUT",
+    "Report",
+    "call_after_signal",
+    "consume_joinable",
+    "consume_truthy",
+    "consume_until_sentinel",
+    "drain",
+    "fill_levels",
+    "measure_queue_throughput",
+    "poll_until_empty",
+    "produce",
+    "produce_then_join",
+    "put_and_return",
+    "put_three",
+    "record_gets",
+    "record_puts",
+    "try_thread_queue",
+]
+
+SENTINEL = None  # "no more items": one per consumer, put after all producers have finished
+TIMEOUT = 60.0  # upper bound on any single wait in a worker (seconds)
+
+
+@dataclass
+class Report:
+    """What one worker did, sent back to the parent in one message.
+
+    ``items``: what it took off the queue, in order (sentinels excluded).
+    ``spans``: one timeline bar per item (lane = this worker, label = who made the item).
+    ``stopped_by``: why it stopped: "sentinel", "empty", "falsy item" or "timeout".
+    """
+
+    name: str
+    items: list = field(default_factory=list)
+    spans: list = field(default_factory=list)
+    stopped_by: str = ""
+
+
+# --- producers ---------------------------------------------------------------
+
+
+def produce(q, name, n_items, delay=0.0, log=None, start_after=None):
+    """Put ``n_items`` items ``(name, i)`` on ``q``, taking ``delay`` s to "make" each.
+
+    ``log``: if given, a queue that receives one Report with a span per item made.
+    ``start_after``: if given, an Event to wait for before producing (a slow
+    producer whose first item is late: lets the notebook reproduce bad timing).
+    """
+    if start_after is not None and not start_after.wait(TIMEOUT):
+        raise TimeoutError(f"{name}: start signal never came")
+    report = Report(name)
+    for i in range(n_items):
+        start = now()
+        if delay:
+            time.sleep(delay)
+        q.put((name, i))
+        report.spans.append(Span(name, name, start, now()))
+        report.items.append((name, i))
+    if log is not None:
+        log.put(report)
+
+
+def produce_then_join(jq, name, n_items, log, delay=0.0):
+    """The notes' JoinableQueue producer: put the items, then ``jq.join()``.
+
+    ``join()`` returns once every item put on ``jq`` has been matched by a
+    ``task_done()``. It returns None: it tells the producer *that* the work is
+    done, never how much of it. The report's spans show the two phases.
+    """
+    report = Report(name)
+    start = now()
+    for i in range(n_items):
+        if delay:
+            time.sleep(delay)
+        jq.put((name, i))
+        report.items.append((name, i))
+    put_end = now()
+    report.spans.append(Span(name, "put items", start, put_end))
+    jq.join()  # blocks until the consumers have called task_done() for every item
+    report.spans.append(Span(name, "waiting in q.join()", put_end, now()))
+    report.stopped_by = "join returned"
+    log.put(report)
+
+
+# --- consumers ---------------------------------------------------------------
+
+
+def consume_until_sentinel(q, results, name, delay=0.0):
+    """The correct consumer: block on ``get()`` until the sentinel arrives.
+
+    Takes ``delay`` s per item; reports every item (and a span for it) to ``results``.
+    """
+    report = Report(name)
+    while True:
+        try:
+            item = q.get(timeout=TIMEOUT)
+        except queue.Empty:
+            report.stopped_by = "timeout"
+            break
+        if item is SENTINEL:  # `is None`, not `if not item`: 0 or "" are real items
+            report.stopped_by = "sentinel"
+            break
+        start = now()
+        if delay:
+            time.sleep(delay)
+        report.items.append(item)
+        report.spans.append(Span(name, _maker(item), start, now()))
+    results.put(report)
+
+
+def consume_truthy(q, results, name):
+    """The notes' consumer test ``if info: ... else: break``: stops at ANY falsy item."""
+    report = Report(name)
+    while True:
+        try:
+            item = q.get(timeout=TIMEOUT)
+        except queue.Empty:
+            report.stopped_by = "timeout"
+            break
+        if item:
+            report.items.append(item)
+        else:
+            report.stopped_by = "sentinel" if item is SENTINEL else "falsy item"
+            break
+    results.put(report)
+
+
+def poll_until_empty(q, results, name, saw_empty=None):
+    """A polling consumer: ``get_nowait()`` until ``queue.Empty``, then quit.
+
+    This is the mistake the notes warn about: Empty means "nothing there right
+    now", not "the producers are finished". ``saw_empty`` (an Event) is set when
+    it gives up, so a test can start a late producer exactly then.
+    """
+    report = Report(name)
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            report.stopped_by = "empty"
+            break
+        report.items.append(item)
+    if saw_empty is not None:
+        saw_empty.set()
+    results.put(report)
+
+
+def consume_joinable(jq, results, name, delay=0.0):
+    """A JoinableQueue consumer: ``task_done()`` once for every ``get()``.
+
+    Sends one ``(name, item, span)`` message per item *before* calling
+    ``task_done()``, so when ``jq.join()`` returns every result is on its way.
+    The sentinel needs its own ``task_done()`` too, or a later ``jq.join()`` waits forever.
+    """
+    while True:
+        try:
+            item = jq.get(timeout=TIMEOUT)
+        except queue.Empty:
+            return
+        if item is SENTINEL:
+            jq.task_done()
+            return
+        start = now()
+        if delay:
+            time.sleep(delay)
+        results.put((name, item, Span(name, _maker(item), start, now())))
+        jq.task_done()
+
+
+# --- small demonstrations -------------------------------------------------------
+
+
+def put_and_return(q, nbytes, returned):
+    """Put one ``nbytes`` item on ``q``, set the Event ``returned``, and return.
+
+    The function returns at once, but the process cannot exit until its queue's
+    feeder thread has written the item into the pipe, i.e. until someone reads
+    it: a parent that ``join()``s before reading waits for ever.
+    """
+    q.put(bytes(nbytes))
+    returned.set()
+
+
+def put_three(q):
+    """Put 1, 2, 3 on ``q`` (a ``queue.Queue``: under fork, the child's own copy)."""
+    for i in (1, 2, 3):
+        q.put(i)
+
+
+def try_thread_queue(method):
+    """Hand a ``queue.Queue`` to a child started with ``method``; say what happened.
+
+    spawn/forkserver pickle the Process's arguments, and a ``queue.Queue``
+    (it holds thread locks) cannot be pickled: ``start()`` raises TypeError and
+    no child is started. fork copies the parent's memory instead: the child
+    fills its own copy, and the parent's queue stays empty.
+    """
+    ctx = multiprocessing.get_context(method)
+    thread_q = queue.Queue()
+    child = ctx.Process(target=put_three, args=(thread_q,))
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns when a process with threads (a Jupyter kernel) forks.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child.start()
+    except TypeError:
+        return f"{method:>10}: start() raised TypeError: a queue.Queue cannot be pickled"
+    child.join(timeout=TIMEOUT)
+    return (
+        f"{method:>10}: the child put 3 items into its own copy "
+        f"(exit code {child.exitcode}); the parent's queue.Queue holds {thread_q.qsize()}"
+    )
+
+
+def call_after_signal(started, fn, *args):
+    """Set the Event ``started``, then run ``fn(*args)``: lets a parent know the
+    child is running before it starts producing (used by the exercises' checks)."""
+    started.set()
+    fn(*args)
+
+
+def drain(q, timeout=0.5):
+    """Everything left on ``q``, reading until it stays empty for ``timeout`` s.
+
+    Only meaningful once every process that put on ``q`` has exited (then all
+    their items are in the pipe and nothing new can arrive).
+    """
+    left = []
+    while True:
+        try:
+            left.append(q.get(timeout=timeout))
+        except queue.Empty:
+            return left
+
+
+# --- back-pressure: fill level over time -------------------------------------
+
+
+def record_puts(q, n_items, log):
+    """A fast producer: put ``0..n_items-1`` as fast as ``q`` allows.
+
+    Logs ``("put", [(before, after), ...])``: when each put() was called and
+    when it returned (a long gap means the queue was full: back-pressure).
+    """
+    stamps = []
+    for i in range(n_items):
+        before = now()
+        q.put(i, timeout=TIMEOUT)
+        stamps.append((before, now()))
+    log.put(("put", stamps))
+
+
+def record_gets(q, n_items, delay, log):
+    """A slow consumer: ``get()`` ``n_items`` items, ``delay`` s of work each.
+
+    Logs ``("get", [t, ...])``: when each get() returned.
+    """
+    stamps = []
+    for _ in range(n_items):
+        q.get(timeout=TIMEOUT)
+        stamps.append(now())
+        time.sleep(delay)
+    log.put(("get", stamps))
+
+
+def fill_levels(put_times, get_times):
+    """Items in the queue over time: puts that returned minus gets that returned.
+
+    Returns ``(times, levels)`` as a step function starting at level 0, with one
+    point per event, in time order. A put and a get at the same instant: the
+    get is counted first.
+    """
+    events = sorted([(t, 1) for t in put_times] + [(t, -1) for t in get_times])
+    times, levels, level = [], [], 0
+    for t, change in events:
+        level += change
+        times.append(t)
+        levels.append(level)
+    return times, levels
+
+
+def _maker(item):
+    """Who made ``item``: the producer name in ``(name, i)``, else the item itself."""
+    return str(item[0]) if isinstance(item, tuple) and item else str(item)

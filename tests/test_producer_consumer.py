@@ -1,0 +1,183 @@
+"""Workers of lecture 01 (helpers/producer_consumer.py), run in real child processes."""
+
+import multiprocessing
+import queue
+
+import pytest
+
+from helpers import context
+from helpers import producer_consumer as pc
+from helpers.timing import Span
+
+T = 30  # every wait in these tests is bounded
+
+
+def _start(*procs):
+    for p in procs:
+        p.start()
+    return procs
+
+
+def test_sentinel_consumers_take_every_item_exactly_once():
+    ctx = context()
+    q, results = ctx.Queue(maxsize=4), ctx.Queue()
+    producers = [ctx.Process(target=pc.produce, args=(q, f"p{i}", 5)) for i in range(3)]
+    consumers = [
+        ctx.Process(target=pc.consume_until_sentinel, args=(q, results, f"c{i}")) for i in range(2)
+    ]
+    _start(*consumers, *producers)
+    for p in producers:
+        p.join(timeout=T)
+        assert p.exitcode == 0
+    for _ in consumers:
+        q.put(pc.SENTINEL)
+    reports = [results.get(timeout=T) for _ in consumers]
+    for c in consumers:
+        c.join(timeout=T)
+        assert c.exitcode == 0
+    items = sorted(item for r in reports for item in r.items)
+    assert items == sorted((f"p{i}", j) for i in range(3) for j in range(5))
+    assert {r.stopped_by for r in reports} == {"sentinel"}
+    for r in reports:  # one span per item, on the consumer's lane, coloured by its maker
+        assert [s.label for s in r.spans] == [name for name, _ in r.items]
+        assert all(s.lane == r.name and s.end >= s.start for s in r.spans)
+
+
+def test_producer_logs_one_span_per_item():
+    ctx = context()
+    q, log = ctx.Queue(), ctx.Queue()
+    p = ctx.Process(target=pc.produce, args=(q, "p", 3, 0.01, log))
+    p.start()
+    report = log.get(timeout=T)
+    got = [q.get(timeout=T) for _ in range(3)]
+    p.join(timeout=T)
+    assert got == [("p", 0), ("p", 1), ("p", 2)] == report.items
+    assert len(report.spans) == 3 and all(s.duration >= 0.01 for s in report.spans)
+
+
+def test_truthy_consumer_stops_at_zero_and_leaves_the_rest():
+    ctx = context()
+    q, results = ctx.Queue(), ctx.Queue()
+    for item in (0, 1, 2, pc.SENTINEL):
+        q.put(item)
+    c = ctx.Process(target=pc.consume_truthy, args=(q, results, "c"))
+    c.start()
+    report = results.get(timeout=T)
+    c.join(timeout=T)
+    assert report.items == [] and report.stopped_by == "falsy item"
+    assert pc.drain(q) == [1, 2, None]
+
+
+def test_polling_consumer_quits_before_a_late_producer():
+    ctx = context()
+    q, results, saw_empty = ctx.Queue(), ctx.Queue(), ctx.Event()
+    early = ctx.Process(target=pc.produce, args=(q, "early", 3))
+    early.start()
+    early.join(timeout=T)  # its items are in the pipe once it has exited
+    late = ctx.Process(target=pc.produce, args=(q, "late", 4), kwargs={"start_after": saw_empty})
+    consumer = ctx.Process(target=pc.poll_until_empty, args=(q, results, "c", saw_empty))
+    _start(late, consumer)
+    report = results.get(timeout=T)
+    consumer.join(timeout=T)
+    late.join(timeout=T)
+    assert report.stopped_by == "empty"
+    assert report.items == [("early", i) for i in range(3)]
+    assert pc.drain(q) == [("late", i) for i in range(4)]
+
+
+def test_joinable_consumers_balance_task_done_including_sentinels():
+    ctx = context()
+    jq, results, log = ctx.JoinableQueue(), ctx.Queue(), ctx.Queue()
+    consumers = [
+        ctx.Process(target=pc.consume_joinable, args=(jq, results, f"c{i}"), daemon=True)
+        for i in range(2)
+    ]
+    producer = ctx.Process(target=pc.produce_then_join, args=(jq, "p", 6, log))
+    _start(*consumers, producer)
+    report = log.get(timeout=T)  # sent only after jq.join() returned in the producer
+    producer.join(timeout=T)
+    assert [s.label for s in report.spans] == ["put items", "waiting in q.join()"]
+    done = sorted(results.get(timeout=T)[1] for _ in range(6))
+    assert done == [("p", i) for i in range(6)]
+    for _ in consumers:
+        jq.put(pc.SENTINEL)
+    for c in consumers:
+        c.join(timeout=T)
+        assert c.exitcode == 0
+    with pytest.raises(ValueError):  # the count is exactly zero: sentinels were task_done too
+        jq.task_done()
+    jq.join()
+
+
+def test_put_and_return_cannot_exit_until_the_parent_reads():
+    ctx = context()
+    q, returned = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=pc.put_and_return, args=(q, 1 << 22, returned))
+    child.start()
+    assert returned.wait(T)
+    child.join(timeout=0.5)
+    assert child.is_alive()  # its feeder thread still holds the 4 MiB item
+    assert len(q.get(timeout=T)) == 1 << 22
+    child.join(timeout=T)
+    assert child.exitcode == 0
+
+
+@pytest.mark.start_method_independent
+@pytest.mark.parametrize("method", multiprocessing.get_all_start_methods())
+def test_thread_queue_does_not_cross_processes(method):
+    line = pc.try_thread_queue(method)
+    if method == "fork":
+        assert "exit code 0" in line and line.endswith("holds 0")
+    else:
+        assert "TypeError" in line
+
+
+def test_call_after_signal_runs_the_function_in_the_child():
+    ctx = context()
+    q, started = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=pc.call_after_signal, args=(started, pc.put_three, q))
+    child.start()
+    assert started.wait(T)
+    assert [q.get(timeout=T) for _ in range(3)] == [1, 2, 3]
+    child.join(timeout=T)
+
+
+def test_fast_producer_slow_consumer_records_every_put_and_get():
+    ctx = context()
+    q, log = ctx.Queue(maxsize=2), ctx.Queue()
+    procs = _start(
+        ctx.Process(target=pc.record_puts, args=(q, 8, log)),
+        ctx.Process(target=pc.record_gets, args=(q, 8, 0.01, log)),
+    )
+    logs = dict(log.get(timeout=T) for _ in procs)
+    for p in procs:
+        p.join(timeout=T)
+    assert len(logs["put"]) == len(logs["get"]) == 8
+    assert all(before <= after for before, after in logs["put"])
+    assert logs["get"] == sorted(logs["get"])
+    _, levels = pc.fill_levels([a for _, a in logs["put"]], logs["get"])
+    assert levels[-1] == 0 and len(levels) == 16
+
+
+@pytest.mark.start_method_independent
+def test_fill_levels_counts_puts_minus_gets_in_time_order():
+    times, levels = pc.fill_levels([1.0, 2.0, 3.0], [2.0, 4.0, 5.0])
+    assert times == [1.0, 2.0, 2.0, 3.0, 4.0, 5.0]
+    assert levels == [1, 0, 1, 2, 1, 0]  # at t=2 the get is counted before the put
+
+
+@pytest.mark.start_method_independent
+def test_drain_returns_everything_then_stops():
+    q = queue.Queue()
+    for i in range(3):
+        q.put(i)
+    assert pc.drain(q, timeout=0.05) == [0, 1, 2]
+    assert pc.drain(q, timeout=0.05) == []
+
+
+@pytest.mark.start_method_independent
+def test_maker_names_the_producer():
+    assert pc._maker(("p1", 3)) == "p1"
+    assert pc._maker(7) == "7"
+    assert isinstance(pc.Report("x").spans, list)
+    assert Span("a", "b", 0, 1).duration == 1
