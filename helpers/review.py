@@ -19,6 +19,7 @@ Four groups, in the order the notebook uses them:
 from __future__ import annotations
 
 import os
+import queue
 import statistics
 import threading
 import time
@@ -235,11 +236,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def introspect(out) -> None:
-    """Report pid, ppid and the module global COUNTER as this child found it, then change it."""
+    """Report pid, ppid, the program file it runs, and COUNTER as found; then change COUNTER."""
     global COUNTER
     seen = COUNTER
     COUNTER = seen + 100
-    out.put({"pid": os.getpid(), "ppid": os.getppid(), "seen": seen, "after": COUNTER})
+    out.put(
+        {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "exe": psutil.Process().exe(),
+            "seen": seen,
+            "after": COUNTER,
+        }
+    )
 
 
 def describe_parent(ppid: int) -> str:
@@ -303,10 +312,57 @@ def measure_occupancy(ctx, guard, n_workers: int, hold: float) -> list[Span]:
 
 
 def wait_for_event(event, out, timeout: float) -> None:
-    """Wait for ``event`` at most ``timeout`` s; report what wait() returned and how long it took."""
+    """Say "waiting", wait for ``event`` at most ``timeout`` s, report (what wait() returned, seconds)."""
+    out.put("waiting")
     start = now()
     flag = event.wait(timeout)
     out.put((flag, now() - start))
+
+
+def run_traffic(ctx, car, n_cars: int = 3, red_seconds: float = 0.3):
+    """Exercise harness: ``n_cars`` processes run ``car(light, out, name)`` at a red light.
+
+    A car puts ``("arrived", name, t)`` when it reaches the light and
+    ``("passed", name, t)`` when it drives on. The light (an Event) turns green
+    ``red_seconds`` after the last car arrived. Returns ``(green_time, passed)``,
+    ``passed`` being ``{name: time}`` for the cars that drove on within the limit;
+    ``green_time`` is None if some car never arrived.
+    """
+    light, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=car, args=(light, out, f"car {i}")) for i in range(n_cars)]
+    for p in procs:
+        p.start()
+    arrived: set[str] = set()
+    passed: dict[str, float] = {}
+    green = None
+
+    def record(kind: str, name: str, stamp: float) -> None:
+        if kind == "arrived":
+            arrived.add(name)
+        else:
+            passed[name] = stamp
+
+    try:
+        deadline = time.monotonic() + WAIT_LIMIT
+        while (len(passed) < n_cars or green is None) and time.monotonic() < deadline:
+            if green is None and len(arrived) == n_cars:
+                time.sleep(red_seconds)
+                green = now()
+                light.set()
+            try:
+                record(*out.get(timeout=0.1))
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    break  # every car has stopped
+        while len(passed) < n_cars:  # what a car sent just before it exited
+            try:
+                record(*out.get(timeout=0.2))
+            except queue.Empty:
+                break
+    finally:
+        light.set()
+        finish(procs, timeout=5)
+    return green, passed
 
 
 # --- housekeeping ------------------------------------------------------------------

@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 
+import psutil
 import pytest
 
 from helpers import context, review
@@ -145,6 +146,8 @@ def test_child_has_its_own_globals_and_reports_pid():
         report = out.get(timeout=30)
         review.finish([p])
         assert report["pid"] == p.pid != os.getpid()
+        # one program, several processes: the child runs the same interpreter file
+        assert report["exe"] == psutil.Process().exe()
         # fork copies the parent's memory; spawn and forkserver import the module afresh
         expected = 7 if ctx.get_start_method() == "fork" else 0
         assert report["seen"] == expected
@@ -185,19 +188,68 @@ def test_no_guard_still_records_every_worker():
 
 def test_event_wait_returns_true_when_set_and_false_on_timeout():
     out, ev = ctx.Queue(), ctx.Event()
-    ev.set()
     p = ctx.Process(target=review.wait_for_event, args=(ev, out, 30))
     p.start()
+    assert out.get(timeout=30) == "waiting"
+    ev.set()
     flag, _ = out.get(timeout=30)
     review.finish([p])
-    assert flag is True
+    assert flag is True and ev.is_set()
 
     ev.clear()
     p = ctx.Process(target=review.wait_for_event, args=(ev, out, 0.1))
     p.start()
+    assert out.get(timeout=30) == "waiting"
     flag, waited = out.get(timeout=30)
     review.finish([p])
     assert flag is False and waited >= 0.1
+
+
+CARS = """
+from helpers.timing import now
+
+def waits(light, out, name):
+    out.put(("arrived", name, now()))
+    light.wait(10)
+    out.put(("passed", name, now()))
+
+def runs_red(light, out, name):
+    out.put(("arrived", name, now()))
+    out.put(("passed", name, now()))
+
+def crashes(light, out, name):
+    raise RuntimeError("engine failure")
+"""
+
+
+@pytest.fixture
+def cars(tmp_path, monkeypatch):
+    """A module of car functions, importable by children (like the notebook's %%writefile)."""
+    (tmp_path / "_test_cars.py").write_text(CARS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    import _test_cars
+
+    yield importlib.reload(_test_cars)
+    sys.modules.pop("_test_cars", None)
+
+
+def test_traffic_cars_that_wait_pass_after_green(cars):
+    green, passed = review.run_traffic(ctx, cars.waits, n_cars=3, red_seconds=0.2)
+    assert green is not None and sorted(passed) == ["car 0", "car 1", "car 2"]
+    assert all(t >= green for t in passed.values())
+
+
+def test_traffic_cars_that_run_the_red_light_are_caught(cars):
+    green, passed = review.run_traffic(ctx, cars.runs_red, n_cars=2, red_seconds=0.2)
+    assert green is not None and len(passed) == 2
+    assert all(t < green for t in passed.values())
+
+
+def test_traffic_with_crashing_cars_returns_instead_of_hanging(cars):
+    green, passed = review.run_traffic(ctx, cars.crashes, n_cars=2, red_seconds=0.1)
+    assert green is None and passed == {}
 
 
 def test_finish_terminates_a_process_that_will_not_end():
