@@ -22,11 +22,12 @@ PYTEST := $(BIN)/python -m pytest
 START_METHODS := spawn forkserver fork
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help env lab test test-unit test-notebooks lint outputs grade clean
+.PHONY: help env lab test test-unit test-notebooks test-browser lint outputs grade clean
 
 help:
 	@echo "make lab      set up .venv and start JupyterLab on the course"
 	@echo "make test     set up .venv and run every test (what CI runs)"
+	@echo "make test-browser  the course in real JupyterLab in headless Chromium"
 	@echo "make env      set up .venv only"
 	@echo "make outputs  re-execute the lecture notebooks in place (spawn)"
 	@echo "make lint     ruff over code and notebooks"
@@ -56,7 +57,7 @@ test-unit: env
 	@for m in $(START_METHODS); do \
 	  echo "== unit tests under MP_START_METHOD=$$m"; \
 	  only_once=$$([ $$m = spawn ] || echo '-m "not start_method_independent"'); \
-	  eval MP_START_METHOD=$$m $(PYTEST) -q -n 2 tests $$only_once || exit 1; \
+	  eval MP_START_METHOD=$$m $(PYTEST) -q -n 2 tests --ignore=tests/browser $$only_once || exit 1; \
 	done
 
 # Every lecture notebook under every start method, strict output comparison.
@@ -68,7 +69,13 @@ test-notebooks: env
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) || exit 1; \
 	done
 
-test: env lint test-unit test-notebooks
+# The course in real JupyterLab, driven in headless Chromium (Debian's package,
+# installed here when missing). Screenshots of each step: tests/browser/screenshots/.
+test-browser: env
+	scripts/ensure-debian-packages.sh chromium
+	$(PYTEST) -q -p no:cacheprovider tests/browser
+
+test: env lint test-unit test-notebooks test-browser
 
 outputs: env
 	MP_START_METHOD=spawn $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
