@@ -8,8 +8,10 @@ from typing import Iterable, Sequence
 from helpers.timing import Span, Stats, machine_summary
 
 
-def timeline(spans: Iterable[Span], title: str = "", ax=None):
-    """Gantt chart: one row per lane, one bar per span, time from the first start."""
+def timeline(spans: Iterable[Span], title: str = "", ax=None, legend: bool = False):
+    """Gantt chart: one row per lane, one bar per span, time from the first start.
+
+    Bars are coloured by label; ``legend=True`` names the colours."""
     import matplotlib.pyplot as plt
 
     spans = list(spans)
@@ -25,6 +27,11 @@ def timeline(spans: Iterable[Span], title: str = "", ax=None):
         row = lanes.index(span.lane)
         colour = colours[labels.index(span.label) % len(colours)]
         ax.broken_barh([(span.start - origin, span.duration)], (row - 0.4, 0.8), color=colour)
+    if legend:
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=colours[i % len(colours)], label=lab) for i, lab in enumerate(labels)]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_yticks(range(len(lanes)), lanes)
     ax.set_xlabel("seconds since the first start")
     ax.set_title(f"{title}\n{machine_summary()}" if title else machine_summary(), fontsize=10)

@@ -38,6 +38,14 @@ def test_timeline_draws_one_row_per_lane():
     assert len(ax.collections) == 2
 
 
+def test_timeline_legend_names_each_label_once():
+    spans = [timing.Span("p1", "b", 1.0, 2.0), timing.Span("p2", "a", 1.5, 3.0),
+             timing.Span("p2", "b", 3.0, 4.0)]
+    ax = plotting.timeline(spans, legend=True)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert plotting.timeline(spans).get_legend() is None
+
+
 def test_timeline_needs_spans():
     with pytest.raises(ValueError):
         plotting.timeline([])
