@@ -136,6 +136,13 @@ def value_race(n_procs: int, n_each: int, use_lock: bool, ctx=None) -> int:
     return v.value
 
 
+def square_in_place(arr) -> None:
+    """Square every item of a shared ``Array``, holding its lock for the whole loop."""
+    with arr.get_lock():
+        for i in range(len(arr)):
+            arr[i] = arr[i] * arr[i]
+
+
 # --- bank account preview (the homework builds on it) --------------------------------
 
 

@@ -91,3 +91,12 @@ def test_move_money_alone_is_exact():
         p.start()
         p.join(30)
         assert account["balance"] == 70
+
+
+def test_square_in_place_changes_the_parents_array():
+    ctx = context()
+    arr = ctx.Array("i", [1, 2, 3])
+    p = ctx.Process(target=shared_state.square_in_place, args=(arr,))
+    p.start()
+    p.join(30)
+    assert list(arr) == [1, 4, 9]
