@@ -411,7 +411,9 @@ def connection_owners(server: RunningServer, client: LineClient) -> list[int]:
 def check_concurrent(serve: Callable, workers: int = 3, distinct_workers: bool = False) -> None:
     """``workers`` clients connected at once, each kept open: all must be answered,
     each by a worker process of the pool (not by the server's main process)."""
-    with running_server(serve, workers) as server:
+    # idle_timeout=60: a server that serves one client at a time must not get to the
+    # next client merely because it dropped the first one as idle.
+    with running_server(serve, workers, idle_timeout=60.0) as server:
         with ExitStack() as stack:
             clients = [stack.enter_context(LineClient(server.address)) for _ in range(workers)]
             for i, client in enumerate(clients):
