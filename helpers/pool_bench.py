@@ -220,3 +220,14 @@ def fetch_comparison(pool, urls: Sequence[str], threads: int, repeats: int = 3) 
         "Pool.apply_async": measure(apply_async, repeats, warmup=0),
         f"{threads} threads": measure(with_threads, repeats, warmup=0),
     }
+
+
+def max_concurrency(spans: Sequence[Span]) -> int:
+    """The most spans running at the same moment (1 means strictly one after another)."""
+    events = sorted([(s.start, 1) for s in spans] + [(s.end, -1) for s in spans])
+    # at equal times the -1 sorts first: a span ending as another starts is not overlap
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
