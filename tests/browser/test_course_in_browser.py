@@ -6,9 +6,18 @@ takes them; each step saves a screenshot to tests/browser/screenshots/.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from lab_ui import code_cells, error_outputs, open_notebook, run_all, save
+from lab_ui import (
+    RUN_TIMEOUT,
+    code_cells,
+    error_outputs,
+    open_notebook,
+    run_all,
+    save,
+    set_cell_source,
+)
 from playwright.sync_api import expect
 
 LECTURE = "notebooks/00-review.ipynb"
@@ -28,10 +37,10 @@ def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
     cells = code_cells(page)
     n = cells.count()
     assert n > 0, "the lecture notebook shows no code cells"
+    assert error_outputs(page) == []
     prompts = cells.locator(".jp-InputPrompt").all_inner_texts()
     not_run = [i for i, p in enumerate(prompts) if not any(ch.isdigit() for ch in p)]
     assert not not_run, f"code cells {not_run} did not run (prompts: {prompts})"
-    assert error_outputs(page) == []
 
     # the saved file agrees: no error output in any cell
     saved = json.loads((lab.root / LECTURE).read_text())
@@ -50,3 +59,112 @@ def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
     width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
     assert width > 100, f"the plot image did not render (naturalWidth={width})"
     shot(page, "03-lecture-plot")
+
+
+# ---------------------------------------------------------------------------
+# The student: a released homework, answered, run and validated.
+# ---------------------------------------------------------------------------
+
+HOMEWORK = "hw3"
+RELEASED = f"release/{HOMEWORK}/{HOMEWORK}.ipynb"
+SOURCE = f"source/{HOMEWORK}/{HOMEWORK}.ipynb"  # the instructor's version, with solutions
+# A plausible slip in the correct answer: the text is sent back unchanged.
+WRONG_EDIT = ('text.upper().encode("utf-8")', 'text.encode("utf-8")')
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+def _answer_cells(path) -> dict[int, str]:
+    """{cell index: grade_id} of the cells a student writes in."""
+    nb = json.loads(Path(path).read_text())
+    return {
+        i: c["metadata"]["nbgrader"]["grade_id"]
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")
+    }
+
+
+def _solutions(lab) -> dict[str, str]:
+    """{grade_id: the instructor's answer, without nbgrader's solution markers}."""
+    nb = json.loads((lab.root / SOURCE).read_text())
+    out = {}
+    for c in nb["cells"]:
+        meta = c["metadata"].get("nbgrader", {})
+        if c["cell_type"] == "code" and meta.get("solution"):
+            src = "".join(c["source"])
+            lines = [ln for ln in src.splitlines() if ln.strip() not in SOLUTION_MARKERS]
+            out[meta["grade_id"]] = "\n".join(lines)
+    return out
+
+
+def _fill_answers(page, lab, answers: dict[str, str]) -> None:
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    for index, grade_id in _answer_cells(lab.root / RELEASED).items():
+        cell = cells.nth(index)
+        cell.scroll_into_view_if_needed()
+        set_cell_source(page, cell, answers[grade_id])
+
+
+def _saved_answers(lab) -> dict[str, str]:
+    nb = json.loads((lab.root / RELEASED).read_text())
+    return {
+        gid: "".join(nb["cells"][i]["source"]).strip()
+        for i, gid in _answer_cells(lab.root / RELEASED).items()
+    }
+
+
+def _validate(page):
+    """Press nbgrader's Validate button; return the results dialog."""
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) jp-button.validate-button").click()
+    dialog = page.locator(".jp-Dialog").filter(has_text="Validation Results")
+    expect(dialog).to_be_visible(timeout=RUN_TIMEOUT)
+    return dialog
+
+
+def test_student_answers_runs_and_validates_homework(lab, page, shot):
+    solutions = _solutions(lab)
+    assert solutions, f"{SOURCE} has no solution cells"
+
+    open_notebook(page, lab, RELEASED)
+    shot(page, "04-homework-opened")
+
+    # a correct answer: the cells run without error and Validate says so
+    _fill_answers(page, lab, solutions)
+    run_all(page)
+    save(page)
+    assert _saved_answers(lab) == {k: v.strip() for k, v in solutions.items()}
+    assert error_outputs(page) == []
+    shot(page, "05-homework-correct-ran")
+
+    dialog = _validate(page)
+    expect(dialog.locator(".validation-success")).to_contain_text(
+        "Success! Your notebook passes all the tests."
+    )
+    shot(page, "06-homework-validate-success")
+    dialog.locator("button.jp-Dialog-button").click()
+    expect(dialog).to_have_count(0)
+
+    # a wrong answer: a test cell says in words what is wrong, and Validate fails
+    old, new = WRONG_EDIT
+    wrong = {k: v.replace(old, new) for k, v in solutions.items()}
+    assert wrong != solutions, f"{WRONG_EDIT[0]!r} is not in the solution any more"
+    _fill_answers(page, lab, wrong)
+    run_all(page)
+    errors = error_outputs(page)
+    assert errors, "the wrong answer ran without any test failing"
+    first_error = (
+        page.locator(
+            ".jp-NotebookPanel:not(.lm-mod-hidden) "
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+        )
+        .filter(has_text="Error")
+        .first
+    )
+    first_error.scroll_into_view_if_needed()
+    shot(page, "07-homework-wrong-ran")
+
+    dialog = _validate(page)
+    failed = dialog.locator(".validation-failed")
+    expect(failed).to_contain_text("The following cell failed:")
+    shot(page, "08-homework-validate-failed")
+    dialog.locator("button.jp-Dialog-button").click()
+    expect(dialog).to_have_count(0)
