@@ -1,0 +1,192 @@
+"""``course-grade ASSIGNMENT``: grade every submission of an assignment.
+
+Parallel (one worker per core by default), every kernel sandboxed, every wait
+bounded; grades go into nbgrader's gradebook, then ``feedback/`` (HTML), a grades
+CSV and a summary table. Re-running resumes: unchanged submissions that were
+graded already are skipped unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import gradebook, intake, report, sandbox
+from .config import course_db_url, load_course_config
+from .pool import Pool, SlotConfig
+from .worker import Job, Result
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="course-grade", description=__doc__.split("\n\n")[0])
+    p.add_argument("assignment")
+    p.add_argument("--course", default=".", help="course root (default: current directory)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="submissions graded at once (default: one per core)")
+    p.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell (default 30)")
+    p.add_argument("--notebook-timeout", type=int, default=300,
+                   help="seconds per notebook (default 300)")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory per submission")
+    p.add_argument("--max-processes", type=int, default=128, help="processes per submission")
+    p.add_argument("--force", action="store_true", help="regrade students graded already")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--lms", type=Path, help="folder or zip of notebooks named by student")
+    p.add_argument("--db-url", help="gradebook URL (default: the course's nbgrader config)")
+    p.add_argument("--csv", type=Path, help="grades CSV (default: grades/<assignment>.csv)")
+    p.add_argument("--no-feedback", action="store_true", help="do not write feedback/")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code with YOUR rights, unconfined (not recommended)")
+    return p.parse_args(argv)
+
+
+def generate_feedback(course: Path, db_url: str, assignment: str, student: str) -> str | None:
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    c = Config()
+    c.merge(load_course_config(course))
+    c.CourseDirectory.root = str(course)
+    c.CourseDirectory.db_url = db_url
+    c.CourseDirectory.assignment_id = assignment
+    c.CourseDirectory.student_id = student
+    c.HTMLExporter.template_name = "feedback"
+    cwd = os.getcwd()
+    try:
+        conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
+        conv.force = True
+        conv.start()
+    except Exception as exc:  # noqa: BLE001 - reported for this student only
+        return f"feedback not generated: {type(exc).__name__}"
+    finally:
+        os.chdir(cwd)
+    return None
+
+
+def make_run_dir() -> Path:
+    run = Path(tempfile.mkdtemp(prefix="course-grade-", dir="/tmp"))
+    run.chmod(0o711)  # kernels (other uids) need to traverse to their socket folder
+    for sub, mode in (("kernels", 0o711), ("specs", 0o700), ("status", 0o700), ("work", 0o700)):
+        (run / sub).mkdir(mode=mode)
+        (run / sub).chmod(mode)
+    return run
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore", module="nbgrader")  # SQLAlchemy noise from nbgrader.api
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    course = Path(args.course).resolve()
+    a = args.assignment
+    db_url = course_db_url(course, args.db_url)
+    notebooks = gradebook.assignment_notebooks(db_url, a)
+    if not notebooks:
+        print(f"error: assignment '{a}' is not in the gradebook ({db_url}); "
+              f"run `nbgrader generate_assignment {a}` first", file=sys.stderr)
+        return 2
+    if args.lms:
+        for problem in intake.import_lms(args.lms, course, a, notebooks):
+            print(f"import: {problem}", file=sys.stderr)
+
+    if args.no_sandbox:
+        print("WARNING: --no-sandbox: student code runs with your rights, with network "
+              "access, no limits on processes or memory.", file=sys.stderr)
+    else:
+        why = sandbox.probe()
+        if why:
+            print(f"error: cannot sandbox student code here: {why}.\nRefusing to grade. "
+                  "Use --no-sandbox (make grade NO_SANDBOX=1) to grade unconfined, "
+                  "at your own risk.", file=sys.stderr)
+            return 3
+
+    students, bad_names = intake.submissions(course, a)
+    if args.student:
+        students = [s for s in students if s in set(args.student)]
+    state = report.load_state(course, a)
+    prints = {s: intake.fingerprint(course, a, s) for s in students}
+    todo = [s for s in students
+            if args.force or state.get(s, {}).get("fingerprint") != prints[s]]
+    skipped = len(students) - len(todo)
+    print(f"{a}: {len(students)} submission(s), {len(todo)} to grade"
+          + (f", {skipped} unchanged and graded already (--force regrades)" if skipped else ""),
+          file=sys.stderr)
+
+    if todo:
+        _grade(args, course, db_url, notebooks, todo, prints, state)
+
+    rows = []
+    for s in students:
+        st = state.get(s, {})
+        rows.append({"student_id": s, "score": st.get("score", 0.0),
+                     "max_score": st.get("max_score", 0.0), "status": st.get("status", "?"),
+                     "reasons": st.get("reasons", [])})
+    for name in bad_names:
+        rows.append({"student_id": name, "score": 0.0, "max_score": 0.0, "status": "rejected",
+                     "reasons": ["folder name is not a usable student id; not graded"]})
+    csv_path = args.csv or course / "grades" / f"{a}.csv"
+    report.write_csv(csv_path, rows)
+    print(report.summary_table(rows))
+    print(f"\ngrades CSV: {csv_path}")
+    return 0
+
+
+def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str],
+           prints: dict, state: dict) -> None:
+    a = args.assignment
+    run = make_run_dir()
+    pool = None
+    bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
+    hard_limit = args.notebook_timeout * len(notebooks) + 120
+
+    def finish(job: Job, result: Result) -> None:
+        graded = result.status == "graded"
+        gradebook.record(str(course), db_url, a, job.student, use_outputs=graded)
+        if graded and not args.no_feedback:
+            problem = generate_feedback(course, db_url, a, job.student)
+            if problem:
+                result.reasons.append(problem)
+        score, max_score = gradebook.scores(db_url, a, job.student)
+        state[job.student] = {"fingerprint": prints[job.student], "status": result.status,
+                              "reasons": result.reasons, "score": score, "max_score": max_score,
+                              "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        report.save_state(course, a, state)
+        bar.update(1)
+
+    try:
+        gradebook.snapshot(db_url, run / "snapshot.db")
+        for s in todo:
+            for top in ("autograded", "feedback"):
+                shutil.rmtree(course / top / s / a, ignore_errors=True)
+        cfg = SlotConfig(run_dir=str(run), course_root=str(course),
+                         sandboxed=not args.no_sandbox,
+                         memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
+                         cpu_seconds=args.notebook_timeout * len(notebooks))
+        pool = Pool(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
+        jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,
+                    args.notebook_timeout) for s in todo]
+        pool.run(
+            jobs,
+            deadline_for=lambda job: hard_limit,
+            on_result=finish,
+            on_timeout=lambda job: finish(job, Result(job.student, "failed", [
+                f"grading exceeded the hard limit of {hard_limit} s (everything killed)"])),
+            on_crash=lambda job: finish(job, Result(job.student, "failed", [
+                "the grading worker crashed (everything it started was killed)"])),
+        )
+    finally:
+        if pool is not None:
+            pool.close()
+        bar.close()
+        shutil.rmtree(run, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""The course's own nbgrader configuration (``nbgrader_config.py`` at its root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+
+def load_course_config(course: str | Path) -> Config:
+    path = Path(course, "nbgrader_config.py")
+    if not path.is_file():
+        return Config()
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
+def course_db_url(course: str | Path, override: str | None = None) -> str:
+    if override:
+        return override
+    c = Config()
+    c.merge(load_course_config(course))
+    c.CourseDirectory.root = str(Path(course).resolve())
+    return CourseDirectory(config=c).db_url

@@ -1,0 +1,97 @@
+"""The teacher's gradebook: a read-only snapshot for the workers, and the one
+place (the parent process, one student at a time) where grades are written.
+
+Grades are written by nbgrader's own ``SaveAutoGrades`` and
+``AssignLatePenalties`` preprocessors, run on the autograded notebook, so the
+scores are exactly what ``nbgrader autograde`` would have stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import nbformat
+import sqlalchemy
+from nbgrader.api import Base, Gradebook, MissingEntry
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+
+
+def _sqlite_path(db_url: str) -> str | None:
+    prefix = "sqlite:///"
+    return db_url[len(prefix):] if db_url.startswith(prefix) else None
+
+
+def snapshot(db_url: str, dest: Path) -> None:
+    """Copy the gradebook into a new SQLite file (works for any db_url)."""
+    src = _sqlite_path(db_url)
+    if src is not None:
+        with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as a, sqlite3.connect(dest) as b:
+            a.backup(b)
+        return
+    with Gradebook(f"sqlite:///{dest}"):
+        pass  # creates nbgrader's schema
+    src_engine = sqlalchemy.create_engine(db_url)
+    dst_engine = sqlalchemy.create_engine(f"sqlite:///{dest}")
+    tables = Base.metadata.sorted_tables
+    with src_engine.connect() as s, dst_engine.begin() as d:
+        for table in reversed(tables):
+            d.execute(table.delete())
+        for table in tables:
+            rows = [dict(r) for r in s.execute(sqlalchemy.select(table)).mappings()]
+            if rows:
+                d.execute(table.insert(), rows)
+    src_engine.dispose()
+    dst_engine.dispose()
+
+
+def assignment_notebooks(db_url: str, assignment: str) -> list[str]:
+    with Gradebook(db_url) as gb:
+        try:
+            return [nb.name for nb in gb.find_assignment(assignment).notebooks]
+        except MissingEntry:
+            return []
+
+
+def record(course: str, db_url: str, assignment: str, student: str, use_outputs: bool) -> None:
+    """Store one student's autograde result in the gradebook.
+
+    With ``use_outputs`` the grades come from ``autograded/<student>/<assignment>``;
+    a notebook that is absent there (missing, invalid, grading killed) scores 0.
+    """
+    folder = Path(course, "submitted", student, assignment)
+    timestamp = CourseDirectory(root=course).get_existing_timestamp(str(folder))
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(student)
+        kwargs = {"timestamp": timestamp} if timestamp else {}
+        gb.update_or_create_submission(assignment, student, **kwargs)
+        notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+    autograded = Path(course, "autograded", student, assignment)
+    for name in notebooks:
+        path = autograded / f"{name}.ipynb"
+        present: set[str] = set()
+        if use_outputs and path.is_file():
+            nb = nbformat.read(path, as_version=4)
+            resources = {"nbgrader": {"db_url": db_url, "assignment": assignment,
+                                      "notebook": name, "student": student}}
+            nb, resources = SaveAutoGrades().preprocess(nb, resources)
+            AssignLatePenalties().preprocess(nb, resources)
+            present = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                       if c.metadata.get("nbgrader", {}).get("grade")}
+        with Gradebook(db_url) as gb:
+            sub_nb = gb.find_submission_notebook(name, assignment, student)
+            for grade in sub_nb.grades:
+                if grade.name not in present:
+                    grade.auto_score = 0
+                    grade.needs_manual_grade = False
+            gb.db.commit()
+
+
+def scores(db_url: str, assignment: str, student: str) -> tuple[float, float]:
+    with Gradebook(db_url) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return 0.0, float(gb.find_assignment(assignment).max_score)
+        return float(sub.score), float(sub.max_score)

@@ -1,0 +1,102 @@
+"""Which submissions to grade, and importing an LMS export into ``submitted/``.
+
+An LMS export is a folder or zip of notebooks named by student: either
+``<student>/<notebook>.ipynb`` or ``<student>_<anything>.ipynb`` (Canvas,
+Moodle and most others put the student first), or ``<student>.ipynb`` when the
+assignment has a single notebook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from pathlib import Path, PurePosixPath
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+MAX_IMPORT_BYTES = 20 << 20
+
+
+def submissions(course: Path, assignment: str) -> tuple[list[str], list[str]]:
+    """(gradable student ids, rejected folder names) under submitted/."""
+    root = course / "submitted"
+    ok, bad = [], []
+    if not root.is_dir():
+        return ok, bad
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and (entry / assignment).is_dir():
+            (ok if STUDENT_ID.match(entry.name) and "_" not in entry.name[:1] else bad).append(
+                entry.name)
+    return ok, bad
+
+
+def fingerprint(course: Path, assignment: str, student: str) -> str:
+    """Changes whenever the submitted files change (used to resume)."""
+    h = hashlib.sha256()
+    folder = course / "submitted" / student / assignment
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        st = path.stat()
+        h.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return h.hexdigest()
+
+
+def _student_and_notebook(entry: str, notebooks: list[str]) -> tuple[str, str] | None:
+    parts = PurePosixPath(entry).parts
+    if any(p in ("..", "") for p in parts) or entry.startswith("/") or not entry.endswith(".ipynb"):
+        return None
+    stem = PurePosixPath(entry).stem
+    if len(parts) >= 2:
+        student = parts[-2]
+    elif "_" in stem:
+        student = stem.split("_", 1)[0]
+    elif len(notebooks) == 1:
+        student = stem
+    else:
+        return None
+    if len(notebooks) == 1:
+        return student, notebooks[0]
+    for name in sorted(notebooks, key=len, reverse=True):
+        if stem == name or stem.endswith(name):
+            return student, name
+    return None
+
+
+def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]) -> list[str]:
+    """Copy an LMS export into submitted/<student>/<assignment>/; returns problems found."""
+    problems: list[str] = []
+    if export.is_dir():
+        entries = {str(p.relative_to(export).as_posix()): p for p in export.rglob("*.ipynb")
+                   if p.is_file() and not p.is_symlink()}
+        sizes = {k: p.stat().st_size for k, p in entries.items()}
+
+        def read(k):
+            return entries[k].read_bytes()
+    else:
+        zf = zipfile.ZipFile(export)
+        infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
+        entries, sizes = infos, {k: i.file_size for k, i in infos.items()}
+
+        def read(k):
+            with zf.open(infos[k]) as fh:
+                return fh.read(MAX_IMPORT_BYTES + 1)
+    for entry in sorted(entries):
+        if PurePosixPath(entry).name.startswith(".") or "__MACOSX" in entry:
+            continue
+        target = _student_and_notebook(entry, notebooks)
+        if target is None:
+            problems.append(f"{entry}: cannot tell the student or notebook from the name; skipped")
+            continue
+        student, name = target
+        if not STUDENT_ID.match(student):
+            problems.append(f"{entry}: '{student}' is not a usable student id; skipped")
+            continue
+        if sizes[entry] > MAX_IMPORT_BYTES:
+            problems.append(f"{entry}: larger than {MAX_IMPORT_BYTES >> 20} MiB; skipped")
+            continue
+        data = read(entry)
+        dest = course / "submitted" / student / assignment / f"{name}.ipynb"
+        if dest.is_file() and dest.read_bytes() == data:
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    return problems
