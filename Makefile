@@ -70,9 +70,10 @@ test-notebooks: env
 	done
 
 # The course in real JupyterLab, driven in headless Chromium (Debian's package,
-# installed here when missing). Screenshots of each step: tests/browser/screenshots/.
+# installed here when missing, with a CJK font for the Chinese text).
+# Screenshots of each step: tests/browser/screenshots/.
 test-browser: env
-	scripts/ensure-debian-packages.sh chromium
+	scripts/ensure-debian-packages.sh chromium fonts-wqy-microhei
 	$(PYTEST) -q -p no:cacheprovider tests/browser
 
 test: env lint test-unit test-notebooks test-browser
