@@ -12,6 +12,7 @@ import pytest
 from lab_ui import (
     RUN_TIMEOUT,
     code_cells,
+    command,
     error_outputs,
     open_notebook,
     run_all,
@@ -27,7 +28,12 @@ pytestmark = pytest.mark.timeout(420)
 
 def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
     open_notebook(page, lab, LECTURE)
-    shot(page, "01-lecture-opened")
+    # start from no outputs, so every output checked below comes from this run
+    # (the committed notebook carries outputs of its own)
+    command(page, "Edit", "editmenu:clear-all")
+    outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
+    expect(outputs).to_have_count(0)
+    shot(page, "01-lecture-outputs-cleared")
 
     run_all(page)
     save(page)
