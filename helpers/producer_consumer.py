@@ -277,24 +277,38 @@ def record_puts(q, n_items, log):
 def record_gets(q, n_items, delay, log):
     """A slow consumer: ``get()`` ``n_items`` items, ``delay`` s of work each.
 
-    Logs ``("get", [t, ...])``: when each get() returned.
+    Logs ``("get", [(before, after), ...])``: when each get() was called and
+    when it returned.
     """
     stamps = []
     for _ in range(n_items):
+        before = now()
         q.get(timeout=TIMEOUT)
-        stamps.append(now())
+        stamps.append((before, now()))
         time.sleep(delay)
     log.put(("get", stamps))
 
 
-def fill_levels(put_times, get_times):
-    """Items in the queue over time: puts that returned minus gets that returned.
+def fill_levels(puts, gets):
+    """Items in a queue over time, from one producer's and one consumer's stamps.
 
-    Returns ``(times, levels)`` as a step function starting at level 0, with one
-    point per event, in time order. A put and a get at the same instant: the
-    get is counted first.
+    ``puts`` and ``gets`` are ``(called, returned)`` pairs in order (a queue is
+    FIFO, so get j takes item j). A stamp is taken just *after* each call
+    returns, so naively counting "puts returned minus gets returned" can read
+    one above ``maxsize``: the put that a get made room for often returns
+    before that get does. Instead, get j is counted at
+    ``max(get j called, put j returned)``: no earlier than it was asked for or
+    than its item existed, and (because get j frees a slot inside the call)
+    before put ``j + maxsize`` returns. The level then stays in ``0..maxsize``.
+
+    Returns ``(times, levels)``: one point per event in time order; at equal
+    times the put is counted first (a get counted at its item's put comes after it).
     """
-    events = sorted([(t, 1) for t in put_times] + [(t, -1) for t in get_times])
+    if len(gets) > len(puts):
+        raise ValueError(f"{len(gets)} gets of only {len(puts)} puts")
+    takes = [max(called, puts[j][1]) for j, (called, _) in enumerate(gets)]
+    events = sorted([(after, 1) for _, after in puts] + [(t, -1) for t in takes],
+                    key=lambda event: (event[0], -event[1]))
     times, levels, level = [], [], 0
     for t, change in events:
         level += change

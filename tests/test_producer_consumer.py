@@ -153,17 +153,43 @@ def test_fast_producer_slow_consumer_records_every_put_and_get():
     for p in procs:
         p.join(timeout=T)
     assert len(logs["put"]) == len(logs["get"]) == 8
-    assert all(before <= after for before, after in logs["put"])
-    assert logs["get"] == sorted(logs["get"])
-    _, levels = pc.fill_levels([a for _, a in logs["put"]], logs["get"])
+    for stamps in logs.values():
+        assert all(before <= after for before, after in stamps)
+        assert stamps == sorted(stamps)
+    _, levels = pc.fill_levels(logs["put"], logs["get"])
     assert levels[-1] == 0 and len(levels) == 16
+    assert 0 <= min(levels) and max(levels) <= 2  # never outside 0..maxsize, whatever the timing
 
 
 @pytest.mark.start_method_independent
 def test_fill_levels_counts_puts_minus_gets_in_time_order():
-    times, levels = pc.fill_levels([1.0, 2.0, 3.0], [2.0, 4.0, 5.0])
-    assert times == [1.0, 2.0, 2.0, 3.0, 4.0, 5.0]
-    assert levels == [1, 0, 1, 2, 1, 0]  # at t=2 the get is counted before the put
+    puts = [(0.9, 1.0), (1.9, 2.0), (2.9, 3.0)]
+    gets = [(1.5, 2.5), (3.5, 4.0), (4.5, 5.0)]
+    times, levels = pc.fill_levels(puts, gets)
+    assert times == [1.0, 1.5, 2.0, 3.0, 3.5, 4.5]  # each get counted when it was called
+    assert levels == [1, 0, 1, 2, 1, 0]
+
+
+@pytest.mark.start_method_independent
+def test_fill_levels_never_counts_a_get_before_its_item_was_put():
+    # the consumer was already waiting in get() (called at 0.0) when item 0 arrived at 1.0
+    times, levels = pc.fill_levels([(0.5, 1.0)], [(0.0, 1.2)])
+    assert times == [1.0, 1.0] and levels == [1, 0]
+
+
+@pytest.mark.start_method_independent
+def test_fill_levels_stays_within_maxsize_despite_late_get_stamps():
+    # maxsize 1: put 1 returned (2.05) before get 0 did (2.1), as happens for real
+    puts = [(0.0, 0.1), (0.2, 2.05)]
+    gets = [(2.0, 2.1), (2.2, 2.3)]
+    _, levels = pc.fill_levels(puts, gets)
+    assert max(levels) == 1 and levels[-1] == 0
+
+
+@pytest.mark.start_method_independent
+def test_fill_levels_rejects_more_gets_than_puts():
+    with pytest.raises(ValueError):
+        pc.fill_levels([(0, 1)], [(1, 2), (2, 3)])
 
 
 @pytest.mark.start_method_independent
