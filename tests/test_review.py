@@ -12,21 +12,26 @@ from helpers import context, review
 from helpers.timing import Span
 
 ctx = context()
+# no child process involved: the start method cannot matter (make test runs these once)
+independent = pytest.mark.start_method_independent
 
 
 # --- pure functions -----------------------------------------------------------------
 
 
+@independent
 def test_busy_is_deterministic_cpu_work():
     assert review.busy(4) == 0 + 1 + 4 + 9
     assert review.busy(0) == 0
 
 
+@independent
 def test_calibrate_scales_with_the_target():
     small, large = review.calibrate(0.001), review.calibrate(0.05)
     assert small >= 1 and large > small
 
 
+@independent
 def test_stamps_to_spans_drops_a_paused_chunk_and_merges_the_rest():
     # chunks of 1 s, except the fourth, which took 10 s (it was paused)
     stamps = [0, 1, 2, 3, 13, 14, 15]
@@ -35,10 +40,12 @@ def test_stamps_to_spans_drops_a_paused_chunk_and_merges_the_rest():
     assert {s.lane for s in spans} == {"A"}
 
 
+@independent
 def test_stamps_to_spans_without_chunks():
     assert review.stamps_to_spans("A", [5.0]) == []
 
 
+@independent
 def test_max_concurrency():
     def spans(*pairs):
         return [Span(f"w{i}", "x", a, b) for i, (a, b) in enumerate(pairs)]
@@ -49,6 +56,7 @@ def test_max_concurrency():
     assert review.max_concurrency([]) == 0
 
 
+@independent
 def test_overlap_and_window_overlap():
     spans = [
         Span("A", "A", 0, 1), Span("A", "A", 2, 3),  # A runs 0-1 and 2-3
@@ -72,6 +80,7 @@ def _check_two_lanes(spans, lanes):
     assert all(s.end >= s.start for s in spans)
 
 
+@independent
 def test_one_after_another_never_overlaps():
     it = review.calibrate(0.0005)
     spans = review.one_after_another(40, it)
@@ -79,6 +88,7 @@ def test_one_after_another_never_overlaps():
     assert review.window_overlap(spans, "task A", "task B") == 0
 
 
+@independent
 def test_in_threads_runs_both_lanes():
     spans = review.in_threads(40, review.calibrate(0.0005))
     _check_two_lanes(spans, ["thread A", "thread B"])
@@ -128,6 +138,7 @@ def test_pinned_spinners_share_one_cpu():
         review.finish(procs)
 
 
+@independent
 def test_cpu_seconds_grows_while_busy():
     before = review.cpu_seconds(os.getpid())
     review.busy(2_000_000)
@@ -162,6 +173,7 @@ def test_child_has_its_own_globals_and_reports_pid():
         review.COUNTER = 0
 
 
+@independent
 def test_describe_parent_of_a_stranger():
     assert review.describe_parent(os.getppid()) in {"another process", "a process that has exited"}
 
