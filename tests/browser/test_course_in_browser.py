@@ -71,29 +71,42 @@ def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
 # The student: a released homework, answered, run and validated.
 # ---------------------------------------------------------------------------
 
-HOMEWORK = "hw3"
+HOMEWORK = "hw1"
 RELEASED = f"release/{HOMEWORK}/{HOMEWORK}.ipynb"
 SOURCE = f"source/{HOMEWORK}/{HOMEWORK}.ipynb"  # the instructor's version, with solutions
-# A plausible slip in the correct answer: the text is sent back unchanged.
-WRONG_EDIT = ('text.upper().encode("utf-8")', 'text.encode("utf-8")')
+# A plausible slip in the correct answer: the consumer treats any falsy item
+# (the item 0) as the end of the work, instead of only SENTINEL.
+WRONG_EDIT = ("if item is SENTINEL:", "if not item:")
+# the cell whose self-check (grader.check("q1")) the slip fails, in plain words
+CHECK_CELL, CHECK_FAILS, CHECK_PASSES = "q1-public", "q1: not yet", "q1: all"
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+NOTEBOOK_CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
+
+
+def _cells(path) -> list[dict]:
+    return json.loads(Path(path).read_text())["cells"]
 
 
 def _answer_cells(path) -> dict[int, str]:
     """{cell index: grade_id} of the cells a student writes in."""
-    nb = json.loads(Path(path).read_text())
     return {
         i: c["metadata"]["nbgrader"]["grade_id"]
-        for i, c in enumerate(nb["cells"])
+        for i, c in enumerate(_cells(path))
         if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")
     }
 
 
+def _cell(page, lab, grade_id: str):
+    """The notebook cell (on the page) with this nbgrader grade_id."""
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in _cells(lab.root / RELEASED)]
+    assert grade_id in ids, f"{RELEASED} has no cell {grade_id!r}"
+    return page.locator(NOTEBOOK_CELLS).nth(ids.index(grade_id))
+
+
 def _solutions(lab) -> dict[str, str]:
     """{grade_id: the instructor's answer, without nbgrader's solution markers}."""
-    nb = json.loads((lab.root / SOURCE).read_text())
     out = {}
-    for c in nb["cells"]:
+    for c in _cells(lab.root / SOURCE):
         meta = c["metadata"].get("nbgrader", {})
         if c["cell_type"] == "code" and meta.get("solution"):
             src = "".join(c["source"])
@@ -103,7 +116,7 @@ def _solutions(lab) -> dict[str, str]:
 
 
 def _fill_answers(page, lab, answers: dict[str, str]) -> None:
-    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+    cells = page.locator(NOTEBOOK_CELLS)
     for index, grade_id in _answer_cells(lab.root / RELEASED).items():
         cell = cells.nth(index)
         cell.scroll_into_view_if_needed()
@@ -111,9 +124,9 @@ def _fill_answers(page, lab, answers: dict[str, str]) -> None:
 
 
 def _saved_answers(lab) -> dict[str, str]:
-    nb = json.loads((lab.root / RELEASED).read_text())
+    cells = _cells(lab.root / RELEASED)
     return {
-        gid: "".join(nb["cells"][i]["source"]).strip()
+        gid: "".join(cells[i]["source"]).strip()
         for i, gid in _answer_cells(lab.root / RELEASED).items()
     }
 
@@ -126,6 +139,11 @@ def _validate(page):
     return dialog
 
 
+def _close(dialog) -> None:
+    dialog.locator("button.jp-Dialog-button").click()
+    expect(dialog).to_have_count(0)
+
+
 def test_student_answers_runs_and_validates_homework(lab, page, shot):
     solutions = _solutions(lab)
     assert solutions, f"{SOURCE} has no solution cells"
@@ -133,44 +151,44 @@ def test_student_answers_runs_and_validates_homework(lab, page, shot):
     open_notebook(page, lab, RELEASED)
     shot(page, "04-homework-opened")
 
-    # a correct answer: the cells run without error and Validate says so
+    # a correct answer: every cell runs without error, the self-check says so
     _fill_answers(page, lab, solutions)
     run_all(page)
     save(page)
     assert _saved_answers(lab) == {k: v.strip() for k, v in solutions.items()}
     assert error_outputs(page) == []
-    shot(page, "05-homework-correct-ran")
+    check = _cell(page, lab, CHECK_CELL)
+    check.scroll_into_view_if_needed()
+    expect(check.locator(".jp-OutputArea-output")).to_contain_text(CHECK_PASSES)
+    shot(page, "05-homework-correct-selfcheck-passes")
 
+    # ... and nbgrader's Validate button agrees
     dialog = _validate(page)
     expect(dialog.locator(".validation-success")).to_contain_text(
         "Success! Your notebook passes all the tests."
     )
     shot(page, "06-homework-validate-success")
-    dialog.locator("button.jp-Dialog-button").click()
-    expect(dialog).to_have_count(0)
+    _close(dialog)
 
-    # a wrong answer: a test cell says in words what is wrong, and Validate fails
+    # a wrong answer: the self-check says in plain words what is wrong
     old, new = WRONG_EDIT
-    wrong = {k: v.replace(old, new) for k, v in solutions.items()}
-    assert wrong != solutions, f"{WRONG_EDIT[0]!r} is not in the solution any more"
+    wrong = {k: v.replace(old, new, 1) for k, v in solutions.items()}
+    assert wrong != solutions, f"{old!r} is no longer in the solution"
     _fill_answers(page, lab, wrong)
     run_all(page)
-    errors = error_outputs(page)
-    assert errors, "the wrong answer ran without any test failing"
-    first_error = (
-        page.locator(
-            ".jp-NotebookPanel:not(.lm-mod-hidden) "
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-        )
-        .filter(has_text="Error")
-        .first
-    )
-    first_error.scroll_into_view_if_needed()
-    shot(page, "07-homework-wrong-ran")
+    check.scroll_into_view_if_needed()
+    message = check.locator(".jp-OutputArea-output")
+    expect(message).to_contain_text(CHECK_FAILS)
+    expect(message).to_contain_text("SENTINEL")  # names the cause, not just "failed"
+    assert error_outputs(page), "the wrong answer shows no failing cell"
+    shot(page, "07-homework-wrong-selfcheck-explains")
 
+    # ... and Validate fails, showing the same message
     dialog = _validate(page)
     failed = dialog.locator(".validation-failed")
     expect(failed).to_contain_text("The following cell failed:")
+    expect(failed).to_contain_text(CHECK_FAILS)
+    # the plain-words message is at the end of the traceback: show it
+    failed.locator("pre").last.evaluate("el => el.scrollIntoView({block: 'end'})")
     shot(page, "08-homework-validate-failed")
-    dialog.locator("button.jp-Dialog-button").click()
-    expect(dialog).to_have_count(0)
+    _close(dialog)
