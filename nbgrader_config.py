@@ -22,4 +22,4 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # The answer cells write hwN_solution.py next to the notebook when run. Never copy
 # such a file into release/, and grade only what the submitted notebook writes.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
-                            "hw*_solution.py"]
+                            "hw*_solution.py", "hw3_server.py"]
