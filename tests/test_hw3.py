@@ -95,9 +95,10 @@ def test_blank_fails_in_words(modules):
     assert time.monotonic() - start < tcpcheck.START_TIMEOUT
 
 
-def test_one_at_a_time_fails_concurrency(modules):
+def test_one_at_a_time_fails_concurrency(modules, monkeypatch):
     """A server that serves one client at a time answers a lone client but fails the
     concurrency check with a message saying so."""
+    monkeypatch.setattr(tcpcheck, "IO_TIMEOUT", 4.0)  # the wait it must fail after
     sample = modules["one_at_a_time"]
     tcpcheck.check_round_trip(sample.serve)
     with pytest.raises(tcpcheck.ServerError, match="one client at a time") as info:
@@ -182,29 +183,42 @@ def test_upper_client(modules):
 # ----------------------------------------------------------------- the notebook
 
 
-def _validate(notebook: Path, workdir: Path) -> str:
+def _validate(notebook: Path, workdir: Path) -> subprocess.Popen:
+    workdir.mkdir()
     shutil.copy(notebook, workdir / "hw3.ipynb")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(
+    return subprocess.Popen(
         [str(BIN / "nbgrader"), "validate", "hw3.ipynb"],
         cwd=workdir,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=240,
     )
-    return done.stdout + done.stderr
+
+
+def _output(proc: subprocess.Popen, timeout: float) -> str:
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
 
 
 @pytest.mark.timeout(300)
 def test_nbgrader_validate_source_passes_release_fails(tmp_path):
     """`nbgrader validate` exits 0 either way (nbgrader#1908): read its output. The source
-    passes every test; the release fails every graded cell."""
-    (tmp_path / "source").mkdir()
-    (tmp_path / "release").mkdir()
-    source_out = _validate(SOURCE_NB, tmp_path / "source")
+    passes every test; the release fails every graded cell. Both run at once."""
+    runs = [_validate(SOURCE_NB, tmp_path / "source"), _validate(RELEASE_NB, tmp_path / "release")]
+    try:
+        source_out, release_out = (_output(p, 240) for p in runs)
+    finally:
+        for proc in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert "Success! Your notebook passes all the tests." in source_out, source_out[-3000:]
-    release_out = _validate(RELEASE_NB, tmp_path / "release")
     assert "VALIDATION FAILED" in release_out, release_out[-3000:]
     failed = len(re.findall(r"The following cell failed", release_out))
     graded = sum(
