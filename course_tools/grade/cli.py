@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seconds per notebook (default 300)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory per submission")
     p.add_argument("--max-processes", type=int, default=128, help="processes per submission")
+    p.add_argument("--max-notebook-mb", type=int, default=20,
+                   help="larger notebooks are reported, not run (default 20)")
     p.add_argument("--force", action="store_true", help="regrade students graded already")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p.add_argument("--lms", type=Path, help="folder or zip of notebooks named by student")
@@ -171,7 +173,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
                          cpu_seconds=args.notebook_timeout * len(notebooks))
         pool = Pool(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
         jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,
-                    args.notebook_timeout) for s in todo]
+                    args.notebook_timeout, args.max_notebook_mb << 20) for s in todo]
         pool.run(
             jobs,
             deadline_for=lambda job: hard_limit,

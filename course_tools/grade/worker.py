@@ -217,4 +217,7 @@ def grade(job: Job, work: Path) -> Result:
         "memory" in r for r in result.reasons
     ):
         result.reasons.append("memory limit reached")
+    refused = sandbox.process_limit_hits(sandbox.SETTINGS.cgroups)
+    if refused:
+        result.reasons.append(f"process limit reached ({refused} process creations refused)")
     return result

@@ -78,7 +78,9 @@ def make_submission(root: Path, student: str, answer: str = CORRECT, *,
         elif gid == "test_square" and edit_test is not None:
             cell.source = edit_test
     if duplicate_answer:
-        nb.cells.insert(2, copy.deepcopy(nb.cells[1]))
+        dup = copy.deepcopy(nb.cells[1])
+        dup.id = "duplicated-answer"
+        nb.cells.insert(2, dup)
     dest = root / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     dest.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, dest)

@@ -1,0 +1,281 @@
+"""`course-grade` on a class full of hostile and broken submissions, in one run.
+
+Each bad submission must be contained, reported in words and scored as
+nbgrader would, while the correct submission in the same run gets full marks,
+the teacher's files stay intact and nothing of any submission is left running.
+Every attack is bounded (forks capped at 300, memory at 3 GiB) so a broken
+sandbox fails this test instead of taking the machine down.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from grading_fixtures import course as fx
+from nbgrader.api import Gradebook
+
+from course_tools.grade import sandbox
+
+pytestmark = [
+    pytest.mark.start_method_independent,
+    pytest.mark.timeout(400),
+    pytest.mark.skipif(sandbox.probe() is not None, reason=f"no sandbox here: {sandbox.probe()}"),
+]
+
+CELL_TIMEOUT = 6
+MAX_PROCS = 64
+
+
+def snoop_code(root: Path, port: int) -> str:
+    """Tries to read/overwrite what a submission must not see; prints LEAK on success."""
+    targets = {
+        "gradebook": root / "gradebook.db",
+        "source": root / "source" / fx.ASSIGNMENT / f"{fx.ASSIGNMENT}.ipynb",
+        "other student": root / "submitted" / "good" / fx.ASSIGNMENT / f"{fx.ASSIGNMENT}.ipynb",
+        "config": root / "nbgrader_config.py",
+    }
+    lines = ["import os, socket, glob"]
+    for what, path in targets.items():
+        lines += [
+            "try:",
+            f"    open({str(path)!r}, 'rb').read(1); print('LEAK read {what}')",
+            "except OSError:",
+            f"    print('blocked read {what}')",
+            "try:",
+            f"    open({str(path)!r}, 'ab').write(b'x'); print('LEAK write {what}')",
+            "except OSError:",
+            f"    print('blocked write {what}')",
+        ]
+    lines += [
+        # only the path down to its own folder exists, nothing beside it
+        f"print('course listing', os.listdir({str(root)!r}))",
+        f"print('autograded listing', os.listdir({str(root / 'autograded')!r}))",
+        "runs = glob.glob('/tmp/course-grade-*')",
+        "print('run listing', [os.listdir(r) for r in runs])",
+        "print('kernels listing', [len(os.listdir(r + '/kernels')) for r in runs])",
+        "try:",
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('LEAK host port')",
+        "except OSError:",
+        "    print('blocked host port')",
+        "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen()",
+        "c = socket.create_connection(srv.getsockname(), timeout=3); a, _ = srv.accept()",
+        "c.sendall(b'hi'); assert a.recv(2) == b'hi'; print('own loopback ok')",
+        "print('uid', os.getuid())",
+    ]
+    return "\n".join(lines) + "\n" + fx.CORRECT
+
+
+ATTACKS = {
+    "wrong": "def square(x):\n    return x + x\n",
+    "loop": "while True:\n    pass\n" + fx.CORRECT,
+    "deadlock": "import threading\nlock = threading.Lock()\nlock.acquire()\nlock.acquire()\n"
+    + fx.CORRECT,
+    "forkflood": fx.CORRECT + (
+        "import os, signal, time\nkids = []\n"
+        "for _ in range(300):\n"
+        "    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
+        "    if pid == 0:\n        time.sleep(120)\n        os._exit(0)\n"
+        "    kids.append(pid)\n"
+        "print('forked', len(kids))\n"
+        "for pid in kids:\n    os.kill(pid, signal.SIGKILL)\n    os.waitpid(pid, 0)\n"
+    ),
+    "memory": fx.CORRECT + "blocks = []\nfor _ in range(30):\n    blocks.append(bytearray(100 << 20))\n",
+    "daemon": fx.CORRECT + (
+        "import os, time\npid = os.fork()\n"
+        "if pid == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n"
+        "    os._exit(0)\nos.waitpid(pid, 0)\n"
+    ),
+    "unpicklable": fx.CORRECT + (
+        "import multiprocessing as mp\ndef double(x):\n    return 2 * x\n"
+        "with mp.get_context('spawn').Pool(2) as p:\n    print(p.map(double, [1, 2]))\n"
+    ),
+}
+
+
+class HostServer:
+    """A listener on the host's loopback that no submission may reach."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_grader(root: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "course_tools.grade.cli", fx.ASSIGNMENT, "--course", str(root),
+           "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT), "--notebook-timeout", "60",
+           "--memory-mb", "512", "--max-processes", str(MAX_PROCS), "--max-notebook-mb", "1",
+           *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = fx.make_course(tmp_path_factory.mktemp("course"))
+    server = HostServer()
+    fx.make_submission(root, "good")
+    for student, answer in ATTACKS.items():
+        fx.make_submission(root, student, answer)
+    fx.make_submission(root, "snoop", snoop_code(root, server.port))
+    fx.make_submission(root, "edited", ATTACKS["wrong"], edit_test="assert True")
+    fx.make_submission(root, "duplicated", fx.CORRECT, duplicate_answer=True)
+    fx.write_raw(root, "invalid", b'{"cells": [ this is not json')
+    big = fx.release_notebook(root)
+    big.cells.append(nbformat.v4.new_markdown_cell("x" * (2 << 20)))
+    fx.write_raw(root, "huge", nbformat.writes(big).encode())
+    (root / "submitted" / "missing" / fx.ASSIGNMENT).mkdir(parents=True)
+    (root / "submitted" / "missing" / fx.ASSIGNMENT / "notes.txt").write_text("forgot it")
+    fx.make_submission(root, "bad name")
+    source = root / "source" / fx.ASSIGNMENT / f"{fx.ASSIGNMENT}.ipynb"
+    before = {"source": sha(source), "good": sha(root / "submitted/good/ga/ga.ipynb")}
+    started = time.monotonic()
+    try:
+        proc = run_grader(root)
+    finally:
+        server.close()
+    elapsed = time.monotonic() - started
+    with (root / "grades" / "ga.csv").open() as fh:
+        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    return {"root": root, "proc": proc, "rows": rows, "server": server, "before": before,
+            "elapsed": elapsed}
+
+
+def row(graded, student):
+    assert graded["proc"].returncode == 0, graded["proc"].stderr[-3000:]
+    return graded["rows"][student]
+
+
+def score(graded, student) -> float:
+    return float(row(graded, student)["score"])
+
+
+def output_text(graded, student) -> str:
+    nb = nbformat.read(graded["root"] / "autograded" / student / "ga" / "ga.ipynb", as_version=4)
+    return "\n".join(o.get("text", "") + str(o.get("evalue", "")) + o.get("ename", "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_correct_submission_gets_full_marks_in_the_same_run(graded):
+    assert score(graded, "good") == fx.MAX_SCORE
+    assert row(graded, "good")["reasons"] == ""
+    assert (graded["root"] / "feedback" / "good" / "ga" / "ga.html").is_file()
+
+
+def test_wrong_answer_scores_zero_with_the_failing_tests_named(graded):
+    assert score(graded, "wrong") == 0
+    assert "test failed in cell 3 (test_square)" in row(graded, "wrong")["reasons"]
+
+
+@pytest.mark.parametrize("student", ["loop", "deadlock"])
+def test_hanging_cell_times_out_and_grading_goes_on(graded, student):
+    assert score(graded, student) == 0
+    assert "timeout in cell 2 (answer)" in row(graded, student)["reasons"]
+
+
+def test_fork_flood_is_capped_and_reported(graded):
+    text = output_text(graded, "forkflood")
+    forked = int(text.split("forked", 1)[1].split()[0])
+    assert 0 < forked < MAX_PROCS
+    assert "process limit reached" in row(graded, "forkflood")["reasons"]
+    assert score(graded, "forkflood") == fx.MAX_SCORE  # it cleaned up, then passed
+
+
+def test_memory_hog_is_stopped_and_reported(graded):
+    r = row(graded, "memory")
+    assert "memory" in r["reasons"].lower()
+    assert score(graded, "memory") == 0
+
+
+def test_daemon_left_running_is_killed_and_reported(graded):
+    assert "process left running" in row(graded, "daemon")["reasons"]
+    assert score(graded, "daemon") == fx.MAX_SCORE
+
+
+def test_unpicklable_worker_is_diagnosed_before_the_timeout(graded):
+    r = row(graded, "unpicklable")
+    assert "worker not picklable under spawn (cell 2 (answer)" in r["reasons"]
+    assert "timeout in cell 2" not in r["reasons"]
+    assert score(graded, "unpicklable") == fx.MAX_SCORE
+
+
+def test_sandbox_hides_teacher_files_other_students_and_host_network(graded):
+    text = output_text(graded, "snoop")
+    assert "LEAK" not in text
+    for what in ("gradebook", "source", "other student", "config"):
+        assert f"blocked read {what}" in text and f"blocked write {what}" in text
+    assert "course listing ['autograded']" in text
+    assert "autograded listing ['snoop']" in text
+    assert "run listing [['kernels']]" in text and "kernels listing [1]" in text
+    assert "blocked host port" in text and graded["server"].connections == 0
+    assert "own loopback ok" in text
+    uid = int(text.split("uid", 1)[1].split()[0])
+    assert uid >= 61000
+    assert score(graded, "snoop") == fx.MAX_SCORE
+    root = graded["root"]
+    assert sha(root / "source/ga/ga.ipynb") == graded["before"]["source"]
+    assert sha(root / "submitted/good/ga/ga.ipynb") == graded["before"]["good"]
+
+
+def test_edited_test_cell_is_restored_and_reported(graded):
+    assert "edited test cell 'test_square'" in row(graded, "edited")["reasons"]
+    assert score(graded, "edited") == 0
+
+
+@pytest.mark.parametrize("student, reason", [
+    ("invalid", "invalid notebook file ga.ipynb"),
+    ("huge", "too large"),
+    ("missing", "missing notebook ga.ipynb"),
+    ("bad name", "not a usable student id"),
+    ("duplicated", "duplicated grade cell 'answer'"),
+])
+def test_bad_input_is_reported_for_that_student_only(graded, student, reason):
+    assert reason in row(graded, student)["reasons"]
+    if student != "duplicated":
+        assert score(graded, student) == 0
+
+
+def test_gradebook_holds_every_student_and_nothing_is_left_running(graded):
+    with Gradebook(f"sqlite:///{graded['root'] / 'gradebook.db'}") as gb:
+        scores = {s.student.id: s.score for s in gb.find_assignment("ga").submissions}
+    expected = set(graded["rows"]) - {"bad name"}
+    assert set(scores) == expected
+    assert scores["good"] == fx.MAX_SCORE
+    mine = [p for p in psutil.Process().children(recursive=True)
+            if p.status() != psutil.STATUS_ZOMBIE]
+    assert mine == []
+    assert not list(Path("/sys/fs/cgroup/pids/course-grade").glob("course-grade-*"))
+    assert "student" in graded["proc"].stdout and "good" in graded["proc"].stdout
