@@ -31,6 +31,7 @@ help:
 	@echo "make env      set up .venv only"
 	@echo "make outputs  re-execute the lecture notebooks in place (spawn)"
 	@echo "make lint     ruff over code and notebooks"
+	@echo "make grade ASSIGNMENT=hw1   autograde all submissions (parallel, sandboxed)"
 
 env: $(STAMP)
 
@@ -82,8 +83,13 @@ outputs: env
 	MP_START_METHOD=spawn $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=300 $(NOTEBOOKS)
 
+# Grade every submission of an assignment: parallel, sandboxed, bounded, resumable
+# (see course_tools/grade). Options: WORKERS=n FORCE=1 LMS=export.zip NO_SANDBOX=1,
+# anything else through GRADE_ARGS (course-grade --help).
 grade: env
-	@echo "make grade is reserved for the grading issue (#8); not built yet." >&2; exit 2
+	@test -n "$(ASSIGNMENT)" || { echo "usage: make grade ASSIGNMENT=hw1 [WORKERS=n] [FORCE=1] [LMS=export.zip] [NO_SANDBOX=1]" >&2; exit 2; }
+	$(BIN)/course-grade $(ASSIGNMENT) --course "$(CURDIR)" $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(FORCE),--force) $(if $(LMS),--lms "$(LMS)") $(if $(NO_SANDBOX),--no-sandbox) $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
