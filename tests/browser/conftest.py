@@ -27,6 +27,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from playwright.sync_api import expect
+
+# Assertions on the page wait this long (ms) before failing: 2 busy cores.
+expect.set_options(timeout=30_000)
 
 REPO = Path(__file__).resolve().parents[2]
 # The course copied into the temporary root: this checkout, or another one
@@ -223,10 +227,8 @@ def browser(tmp_path_factory):
             f"no Chromium at {CHROMIUM}: the browser tests need Debian's chromium "
             "(`make test-browser` installs it: scripts/ensure-debian-packages.sh chromium)"
         )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"Playwright is not installed ({exc}); run `make env`")
+    from playwright.sync_api import sync_playwright
+
     me = psutil.Process()
     before = {p.pid for p in me.children(recursive=True)}
     pw = sync_playwright().start()

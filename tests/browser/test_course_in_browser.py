@@ -6,6 +6,9 @@ takes them; each step saves a screenshot to tests/browser/screenshots/.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -192,3 +195,94 @@ def test_student_answers_runs_and_validates_homework(lab, page, shot):
     failed.locator("pre").last.evaluate("el => el.scrollIntoView({block: 'end'})")
     shot(page, "08-homework-validate-failed")
     _close(dialog)
+
+
+# ---------------------------------------------------------------------------
+# The teacher: formgrader lists the assignments; after grading, the scores.
+# ---------------------------------------------------------------------------
+
+GRADE_TIMEOUT = 600  # s: two hw1 submissions, sandboxed, on 2 busy cores
+# alice hands in the instructor's solution, bob the slip above
+STUDENTS = {"alice": "solution", "bob": "wrong"}
+
+
+def _submit(lab, student: str, answers: dict[str, str]) -> None:
+    """Put a student's hw1 (the release with ``answers`` filled in) in submitted/."""
+    nb = json.loads((lab.root / RELEASED).read_text())
+    for i, gid in _answer_cells(lab.root / RELEASED).items():
+        nb["cells"][i]["source"] = answers[gid]
+    dest = lab.root / "submitted" / student / HOMEWORK / f"{HOMEWORK}.ipynb"
+    dest.parent.mkdir(parents=True)
+    dest.write_text(json.dumps(nb, indent=1))
+
+
+def _run(cmd: list[str], cwd, timeout: float) -> str:
+    proc = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _open_formgrader(page, lab):
+    """Nbgrader menu > Formgrader: the page opens in a tab of JupyterLab."""
+    page.goto(lab.url("lab?reset"), timeout=90_000)
+    command(page, "Nbgrader", "nbgrader:open-formgrader")
+    frame = page.frame_locator("iframe[src*='formgrader']")
+    expect(frame.locator(".breadcrumb")).to_contain_text("Assignments", timeout=60_000)
+    return frame
+
+
+def test_teacher_sees_assignments_and_autograded_scores(lab, page, shot):
+    assignments = sorted(p.name for p in (lab.root / "source").iterdir() if p.is_dir())
+    assert HOMEWORK in assignments
+
+    # formgrader lists every assignment of source/
+    frame = _open_formgrader(page, lab)
+    names = frame.locator("#main-table td.name")
+    expect(names).to_have_count(len(assignments))
+    assert sorted(t.strip() for t in names.all_inner_texts()) == assignments
+    shot(page, "09-formgrader-assignments")
+
+    # release hw1 (puts it in the gradebook), collect two submissions, grade them
+    bin_dir = Path(sys.executable).parent
+    _run([str(bin_dir / "nbgrader"), "generate_assignment", HOMEWORK, "--force"], lab.root, 120)
+    solutions = _solutions(lab)
+    old, new = WRONG_EDIT
+    answers = {
+        "solution": solutions,
+        "wrong": {k: v.replace(old, new, 1) for k, v in solutions.items()},
+    }
+    for student, which in STUDENTS.items():
+        _submit(lab, student, answers[which])
+    out = _run(
+        [sys.executable, "-m", "course_tools.grade.cli", HOMEWORK, "--course", str(lab.root)],
+        lab.root,
+        GRADE_TIMEOUT,
+    )
+    # the grader's summary: "alice   10/10  graded"
+    scores = {}
+    for line in out.splitlines():
+        m = re.match(r"(\w+)\s+([\d.]+)/([\d.]+)\s+graded\b", line)
+        if m and m[1] in STUDENTS:
+            scores[m[1]] = (float(m[2]), float(m[3]))
+    assert set(scores) == set(STUDENTS), f"not every submission was graded:\n{out}"
+    got, total = scores["alice"]
+    assert got == total > 0, f"the solution did not get full marks:\n{out}"
+    assert scores["bob"][0] < total, f"the wrong answer got full marks:\n{out}"
+
+    # formgrader: hw1's submissions, each graded, with the grader's scores
+    frame = _open_formgrader(page, lab)
+    row = frame.locator("#main-table tr").filter(
+        has=frame.locator("td.name", has_text=re.compile(f"^\\s*{HOMEWORK}\\s*$"))
+    )
+    row.locator("td.num-submissions a").click()
+    expect(frame.locator(".breadcrumb")).to_contain_text(HOMEWORK, timeout=60_000)
+    rows = frame.locator("#main-table tr")
+    expect(rows).to_have_count(len(STUDENTS))
+    for student, (got, total) in scores.items():
+        srow = rows.filter(has=frame.locator("td.student-id", has_text=student))
+        expect(srow.locator("td.status")).to_have_text("graded")
+        shown = srow.locator("td.score").inner_text()
+        assert [float(x) for x in shown.split("/")] == [got, total], (student, shown)
+    shot(page, "10-formgrader-autograded-scores")
