@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--course", default=".", help="course root (default: current directory)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="submissions graded at once (default: one per core)")
-    p.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell (default 30)")
+    p.add_argument("--cell-timeout", type=int,
+                   help="seconds per cell (default: the course's Execute.timeout, else 30)")
     p.add_argument("--notebook-timeout", type=int, default=300,
                    help="seconds per notebook (default 300)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory per submission")

@@ -27,6 +27,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearHiddenTests,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
@@ -43,7 +44,7 @@ class Job:
     assignment: str
     student: str
     snapshot: str  # path of the gradebook snapshot (SQLite) to copy
-    cell_timeout: int = 30
+    cell_timeout: int | None = None  # None: the course's Execute.timeout (else 30)
     notebook_timeout: int = 600
     max_notebook_bytes: int = 20 << 20
 
@@ -97,13 +98,27 @@ def precheck(job: Job, notebooks: list[str], source_cells: dict) -> tuple[list[s
                                "(only the last copy is graded)")
             seen[grade_id] = index
             src = source_cells.get((name, grade_id))
-            if src and src["locked"] and utils.compute_checksum(cell) != src["checksum"]:
+            if src and src["locked"] and _normal(cell.source) not in src["released"]:
                 reasons.append(f"edited test cell '{grade_id}' in {name}.ipynb "
                                "(restored from source before grading)")
         for (nb_name, grade_id), src in source_cells.items():
             if nb_name == name and src["grade"] and grade_id not in seen:
                 reasons.append(f"deleted grade cell '{grade_id}' in {name}.ipynb (scored 0)")
     return reasons, runnable
+
+
+def _normal(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _released_forms(source: str) -> set[str]:
+    """A locked cell as the source has it, and as released (hidden tests removed)."""
+    cell = nbformat.v4.new_code_cell(source)
+    try:
+        ClearHiddenTests()._remove_hidden_test_region(cell)
+    except RuntimeError:
+        pass
+    return {_normal(source), _normal(cell.source)}
 
 
 def _source_cells(db_url: str, assignment: str) -> tuple[list[str], dict]:
@@ -115,7 +130,8 @@ def _source_cells(db_url: str, assignment: str) -> tuple[list[str], dict]:
             grade_ids = {g.name for g in nb.grade_cells}
             for sc in nb.source_cells:
                 cells[(nb.name, sc.name)] = {
-                    "checksum": sc.checksum, "locked": sc.locked, "grade": sc.name in grade_ids,
+                    "released": _released_forms(sc.source), "locked": sc.locked,
+                    "grade": sc.name in grade_ids,
                 }
     return notebooks, cells
 
@@ -145,11 +161,14 @@ def outcome_reasons(autograded: Path, notebooks: list[str]) -> list[str]:
                 elif o.ename == "NotebookTimeoutError":
                     reasons.append(f"notebook time limit reached: {label} of {name}.ipynb not run")
                 elif utils.is_grade(cell):
+                    first = " ".join(str(o.evalue).split())[:100]
                     reasons.append(f"test failed in {label} of {name}.ipynb: {o.ename}"
-                                   + (f": {str(o.evalue)[:120]}" if o.evalue else ""))
-        for label in unpicklable:
-            reasons.append(f"worker not picklable under spawn ({label} of {name}.ipynb): "
-                           "define worker functions in an importable module, not a notebook cell")
+                                   + (f": {first}" if first else ""))
+        if unpicklable:
+            more = f" and {len(unpicklable) - 1} more cell(s)" if len(unpicklable) > 1 else ""
+            reasons.append(f"worker not picklable under spawn ({unpicklable[0]} of {name}.ipynb"
+                           f"{more}): define worker functions in an importable module, "
+                           "not a notebook cell")
     return reasons
 
 
@@ -183,7 +202,8 @@ def grade(job: Job, work: Path) -> Result:
         sandbox.BoundedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
-    c.Execute.timeout = job.cell_timeout
+    if job.cell_timeout is not None:
+        c.Execute.timeout = job.cell_timeout
     c.Execute.interrupt_on_timeout = True
     c.BoundedExecute.notebook_timeout = job.notebook_timeout
 
