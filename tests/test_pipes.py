@@ -18,6 +18,7 @@ def test_queue_throughput_is_a_positive_rate():
     assert isinstance(rate, float) and rate > 0
 
 
+@pytest.mark.start_method_independent
 @pytest.mark.parametrize("fn", [pipes.measure_pipe_throughput, pipes.measure_queue_throughput])
 def test_throughput_rejects_nonsense(fn):
     with pytest.raises(ValueError):
@@ -42,6 +43,7 @@ def test_one_end_both_sends_and_receives():
     assert p.exitcode == 0
 
 
+@pytest.mark.start_method_independent
 def test_one_way_pipe_refuses_to_send_on_the_receive_end():
     r, w = context().Pipe(duplex=False)
     with pytest.raises(OSError):
@@ -73,6 +75,7 @@ def test_reader_gets_eof_when_every_sending_copy_is_closed():
     assert p.exitcode == 0
 
 
+@pytest.mark.start_method_independent  # fork on purpose, whatever MP_START_METHOD says
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
 def test_fork_child_keeping_its_inherited_copy_never_sees_eof():
     p, result = _reader(multiprocessing.get_context("fork"), close_inherited=False)
@@ -86,6 +89,7 @@ def test_fork_child_keeping_its_inherited_copy_never_sees_eof():
         result.close()
 
 
+@pytest.mark.start_method_independent
 def test_is_intact():
     assert pipes.is_intact(b"\x01" * 5, 5)
     assert not pipes.is_intact(b"\x01" * 4, 5)
@@ -106,6 +110,7 @@ def test_two_senders_on_one_pipe_end_reports_consistent_counts():
         assert r["corrupted"] > 0 or r["reader_failed"]
 
 
+@pytest.mark.start_method_independent
 def test_two_senders_rejects_unknown_kind():
     with pytest.raises(ValueError):
         pipes.two_senders_one_end("socket")

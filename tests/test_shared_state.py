@@ -24,6 +24,7 @@ def test_ops_per_second_is_positive_and_leaves_nothing(kind):
     assert _shm() == before
 
 
+@pytest.mark.start_method_independent
 def test_ops_per_second_rejects_unknown_kind():
     with pytest.raises(ValueError, match="kind"):
         shared_state.measure_ops_per_second("redis", 10)
