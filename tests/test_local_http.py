@@ -10,6 +10,7 @@ from helpers.local_http import DelayServer, fetch
 from helpers.timing import now
 
 
+@pytest.mark.start_method_independent
 def test_serves_pages_on_loopback_after_the_delay():
     with DelayServer(delay=0.05) as server:
         url = server.url("/site1")
@@ -21,11 +22,13 @@ def test_serves_pages_on_loopback_after_the_delay():
         assert server.requests == 1
 
 
+@pytest.mark.start_method_independent
 def test_url_adds_the_leading_slash():
     with DelayServer(delay=0) as server:
         assert server.url("x") == server.url("/x")
 
 
+@pytest.mark.start_method_independent
 def test_requests_are_served_concurrently():
     # Four requests sent at once, each held 0.3 s by the server: a threaded
     # server has more than one in flight at the same moment.
@@ -41,6 +44,7 @@ def test_requests_are_served_concurrently():
         assert server.requests == 0 and server.max_in_flight == 0
 
 
+@pytest.mark.start_method_independent
 def test_stop_closes_the_port_and_can_be_called_twice():
     server = DelayServer(delay=0).start()
     url = server.url("/")
@@ -52,6 +56,7 @@ def test_stop_closes_the_port_and_can_be_called_twice():
         _ = server.port
 
 
+@pytest.mark.start_method_independent
 def test_start_twice_and_negative_delay_are_errors():
     with pytest.raises(ValueError):
         DelayServer(delay=-1)

@@ -75,6 +75,7 @@ def test_apply_loop_and_apply_async_give_the_same_results(pool):
     assert all(len(v) == 2 for v in timings.values())
 
 
+@pytest.mark.start_method_independent
 def test_name_lanes_numbers_workers_by_first_start():
     results = [(50, Span("50", "a", 2.0, 3.0)), (7, Span("7", "b", 1.0, 2.0)), (50, Span("50", "c", 3.0, 4.0))]
     lanes = [s.lane for s in pool_bench.name_lanes(results)]
@@ -114,6 +115,7 @@ def test_fetch_comparison_measures_four_ways(pool):
     assert all(len(s.samples) == 2 for s in result.values())
 
 
+@pytest.mark.start_method_independent
 def test_max_concurrency_counts_overlapping_spans():
     a, b, c = Span("1", "a", 0.0, 1.0), Span("2", "b", 0.5, 1.5), Span("1", "c", 1.0, 2.0)
     assert pool_bench.max_concurrency([a, c]) == 1  # touching is not overlapping

@@ -29,18 +29,21 @@ def pool():
         p.join()
 
 
+@pytest.mark.start_method_independent
 def test_trivial_and_cpu_task_compute_their_results():
     assert trivial(41) == 42
     assert cpu_task(10) == sum(i * i % 7 for i in range(10))
     assert cpu_task(0) == 0
 
 
+@pytest.mark.start_method_independent
 def test_sleep_task_waits_at_least_its_time():
     start = now()
     assert sleep_task(0.05) == 0.05
     assert now() - start >= 0.05
 
 
+@pytest.mark.start_method_independent
 def test_timed_variants_report_this_process_and_a_span():
     pid, span = timed_sleep("a", 0.02)
     assert pid == os.getpid() and span.lane == str(pid) and span.label == "a"
@@ -78,6 +81,7 @@ def test_exit_on_returns_or_kills_the_process():
     assert p.exitcode == 1
 
 
+@pytest.mark.start_method_independent
 def test_silence_stderr_points_stderr_at_devnull(monkeypatch):
     monkeypatch.setattr(sys, "stderr", sys.stderr)  # restored after the test
     silence_stderr()
