@@ -200,6 +200,7 @@ def run(task: str, module: str, names: list[str], params: dict | None = None,
     if problems:
         return {"problems": problems, "facts": {}}
     params = params or {}
+    timeout = timeout * time_scale()
     source = Path(f"{module}.py").read_bytes()
     method = method or start_method()
     exact = (source, task, json.dumps(params, sort_keys=True), timeout, method)
@@ -219,6 +220,17 @@ def run(task: str, module: str, names: list[str], params: dict | None = None,
 
 
 _DONE: dict[tuple, dict] = {}
+TIME_SCALE_ENV = "HWCHECK_TIME_SCALE"
+
+
+def time_scale() -> float:
+    """Factor applied to every check's time limit: a teacher grading on a slow or
+    busy machine sets HWCHECK_TIME_SCALE=2; the test suite shortens the wait for
+    its deadlocking sample with 0.3."""
+    try:
+        return max(0.05, float(os.environ.get(TIME_SCALE_ENV, "1")))
+    except ValueError:
+        return 1.0
 
 
 def _copy(report: dict) -> dict:

@@ -14,6 +14,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from helpers import hwcheck
 _written = threading.Lock()
 
 
-def _write(path: str, report: dict) -> bool:
-    if not _written.acquire(blocking=False):
+def _write(path: str, report: dict, claimed: bool = False) -> bool:
+    """Write the report once: whoever (task or watchdog) claims it first."""
+    if not claimed and not _written.acquire(blocking=False):
         return False
     tmp = Path(path + ".tmp")
     tmp.write_text(json.dumps(report, default=repr))
@@ -80,15 +82,19 @@ def main(spec_path: str, report_path: str) -> int:
     main_thread = threading.get_ident()
 
     def on_timeout():
+        if not _written.acquire(blocking=False):
+            return  # the task finished just in time
+        # claimed before killing anything: the task, unblocked by the kills, must not
+        # report the resulting EOFError/BrokenPipe as the student's mistake
         try:
             problems = hwcheck.hw1_timeout_problems(state, main_thread)
         except Exception as exc:  # noqa: BLE001
             problems = [f"Still not finished after {timeout:.0f} s ({exc!r})."]
         state.facts["timed_out"] = True
         state.facts["killed"] = len(hwcheck.kill_children())
-        if _write(report_path, {"problems": problems, "facts": state.facts}):
-            sys.stdout.flush()
-            os._exit(3)
+        _write(report_path, {"problems": problems, "facts": state.facts}, claimed=True)
+        sys.stdout.flush()
+        os._exit(3)
 
     watchdog = threading.Timer(timeout, on_timeout)
     watchdog.daemon = True
@@ -98,9 +104,11 @@ def main(spec_path: str, report_path: str) -> int:
     except BaseException as exc:  # noqa: BLE001 - the student's error, in words
         problems = [explain(exc, spec["module"])]
         problems += hwcheck._end_problems(state)[:1] if state.ctx.processes else []
+    if not _written.acquire(blocking=False):
+        time.sleep(60)  # the watchdog is writing its report and will end this process
     watchdog.cancel()
     state.facts["killed"] = len(hwcheck.kill_children())
-    _write(report_path, {"problems": problems, "facts": state.facts})
+    _write(report_path, {"problems": problems, "facts": state.facts}, claimed=True)
     return 0
 
 

@@ -1,0 +1,192 @@
+"""The homework 1/2 checks (helpers/hwcheck.py, helpers/selfcheck.py) against the
+sample submissions in tests/submissions/, without nbgrader: each mistake fails
+with words that name it, the correct solution passes, deadlocks end in time."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from hw_course import ROOT, sample_text
+
+from helpers import hwcheck
+from helpers.selfcheck import QUESTIONS, Checker
+
+independent = pytest.mark.start_method_independent
+
+
+def module_dir(tmp_path: Path, assignment: str, sample: str) -> Path:
+    folder = tmp_path / sample
+    folder.mkdir()
+    (folder / f"{assignment}_solution.py").write_text(sample_text(assignment, sample))
+    return folder
+
+
+def problems(tmp_path, assignment, sample, task, params=None, timeout=30.0) -> str:
+    folder = module_dir(tmp_path, assignment, sample)
+    report = hwcheck.run_isolated(task, f"{assignment}_solution", params, timeout=timeout,
+                                  folder=folder)
+    return "\n".join(report["problems"])
+
+
+# ---- the correct solution, under the start method of this run (make test: all three)
+
+
+def test_correct_hw1_pipeline_and_joinable(tmp_path, monkeypatch):
+    monkeypatch.chdir(module_dir(tmp_path, "hw1", "correct"))
+    grader = Checker("hw1")
+    grader.check("q2")
+    grader.check("q3")
+
+
+def test_correct_hw2_bank(tmp_path, monkeypatch):
+    monkeypatch.chdir(module_dir(tmp_path, "hw2", "correct"))
+    grader = Checker("hw2")
+    grader.check("q1")
+    grader.check("q2")
+
+
+@independent
+def test_correct_hw1_workers_and_show(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(module_dir(tmp_path, "hw1", "correct"))
+    grader = Checker("hw1")
+    grader.show("q1")
+    shown = capsys.readouterr().out
+    assert "items_reported=300" in shown and "no problems found" in shown
+    grader.check("q1")  # the same code and check: answered from show()'s run
+    assert "all 1 check(s) passed" in capsys.readouterr().out
+
+
+# ---- each mistake, named
+
+
+@independent
+def test_blank_says_not_written_yet(tmp_path):
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    nb = nbformat.read(ROOT / "release" / "hw1" / "hw1.ipynb", as_version=4)
+    answer = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "answer")
+    (folder / "hw1_solution.py").write_text(answer.source.split("\n", 1)[1])
+    started = time.monotonic()
+    report = hwcheck.run_isolated("hw1_pipeline", "hw1_solution", timeout=30, folder=folder)
+    assert "`run_pipeline` still raises NotImplementedError" in report["problems"][0]
+    assert time.monotonic() - started < 25, "a stub must fail at once, not by timeout"
+
+
+@independent
+def test_polling_consumer_is_named(tmp_path):
+    text = problems(tmp_path, "hw1", "polling_consumer", "hw1_workers",
+                    dict(producers=3, per_producer=100, consumers=2, gap=1.0))
+    assert "ended before any SENTINEL was sent" in text
+    assert "get_nowait()" in text and "never consumed" in text
+
+
+@independent
+def test_missing_sentinel_deadlock_is_stopped_and_named(tmp_path):
+    started = time.monotonic()
+    folder = module_dir(tmp_path, "hw1", "missing_sentinel")
+    report = hwcheck.run_isolated("hw1_pipeline", "hw1_solution",
+                                  dict(producers=3, per_producer=100, consumers=2, gap=0.2),
+                                  timeout=8, folder=folder)
+    elapsed = time.monotonic() - started
+    text = "\n".join(report["problems"])
+    assert "Still not finished after 8 s" in text
+    assert "you put 1 SENTINEL(s) for 2 consumers" in text
+    assert "`proc.join()" in text, "should quote the line it was stuck on"
+    assert report["facts"]["killed"] >= 1, "the blocked consumer must be killed"
+    assert elapsed < 8 + hwcheck._BACKSTOP
+
+
+@independent
+def test_early_sentinel_is_named(tmp_path):
+    text = problems(tmp_path, "hw1", "early_sentinel", "hw1_pipeline",
+                    dict(producers=3, per_producer=100, consumers=2, gap=1.0), timeout=10)
+    assert "while a producer was still running" in text
+
+
+@independent
+def test_join_before_drain_is_named(tmp_path):
+    text = problems(tmp_path, "hw1", "join_before_drain", "hw1_pipeline",
+                    dict(producers=3, per_producer=1500, consumers=3, gap=0.0), timeout=10)
+    assert "joining a consumer before reading all its results" in text
+
+
+@independent
+def test_missing_task_done_is_named(tmp_path):
+    text = problems(tmp_path, "hw1", "partly_right", "hw1_workers",
+                    dict(producers=2, per_producer=100, consumers=2, gap=0.2, joinable=True))
+    assert "task_done() once for every q.get(), including the one that returns SENTINEL" in text
+
+
+@independent
+def test_workers_defined_in_notebook_are_named(tmp_path, monkeypatch):
+    """The answer cell lost its %%writefile line: the functions live in __main__."""
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__main__"}
+    exec(compile(sample_text("hw1", "notebook_workers"), "<cell>", "exec"), namespace)
+    main = sys.modules["__main__"]
+    for name in ("producer", "consumer"):
+        monkeypatch.setattr(main, name, namespace[name], raising=False)
+    found = hwcheck.diagnose_module("hw1_solution", ["producer", "consumer"])
+    assert len(found) == 1 and "must start with the line `%%writefile hw1_solution.py`" in found[0]
+    assert "Can't get attribute" in found[0]
+
+
+@independent
+def test_unlocked_bank_is_caught(tmp_path):
+    text = problems(tmp_path, "hw2", "unlocked", "hw2_bank", dict(clients=4, ops=100))
+    assert "did not hold account['lock']" in text
+
+
+@independent
+def test_unlocked_bank_passes_the_single_process_rules(tmp_path):
+    assert problems(tmp_path, "hw2", "unlocked", "hw2_rules") == ""
+
+
+@independent
+def test_misplaced_lock_is_caught(tmp_path):
+    text = problems(tmp_path, "hw2", "misplaced_lock", "hw2_bank", dict(clients=4, ops=100))
+    assert "misplaced lock" in text
+
+
+@independent
+def test_lock_never_released_is_stopped(tmp_path):
+    started = time.monotonic()
+    text = problems(tmp_path, "hw2", "lock_not_released", "hw2_rules", timeout=8)
+    assert "Still not finished after 8 s" in text
+    assert "acquire()" in text, "should quote the line it was stuck on"
+    assert time.monotonic() - started < 8 + hwcheck._BACKSTOP
+
+
+# ---- the pieces
+
+
+@independent
+def test_replay_finds_each_kind_of_wrong_log():
+    ok = [(0, "deposit", 5, True, 15), (0, "withdraw", 20, False, 15), (0, "withdraw", 15, True, 0)]
+    plans = [[("deposit", 5), ("withdraw", 20), ("withdraw", 15)]]
+    assert hwcheck.replay_problems(ok, 10, 0, plans) == []
+    overdraft = [(0, "withdraw", 20, True, -10)]
+    assert "must be refused" in hwcheck.replay_problems(overdraft, 10, -10, None)[0]
+    wrong_refusal = [(0, "withdraw", 5, False, 10)]
+    assert "only withdrawals larger" in hwcheck.replay_problems(wrong_refusal, 10, 10, None)[0]
+    lost = [(0, "deposit", 5, True, 15), (1, "deposit", 5, True, 15)]
+    assert "replaying the log gives 20" in hwcheck.replay_problems(lost, 10, 15, None)[0]
+    assert "exactly once" in hwcheck.replay_problems(ok[:2], 10, 15, plans)[0]
+
+
+@independent
+def test_nbgrader_cell_timeout_outlasts_every_check():
+    """nbgrader must not interrupt a check before the check's own watchdog explains the
+    failure: the per-cell limit exceeds the longest check limit plus the backstop."""
+    config = (ROOT / "nbgrader_config.py").read_text()
+    cell_limit = int(re.search(r"c\.Execute\.timeout = (\d+)", config).group(1))
+    limits = [t for qs in QUESTIONS.values() for _, _, checks in qs.values() for *_, t in checks]
+    for a in ("hw1", "hw2"):
+        text = (ROOT / "source" / a / f"{a}.ipynb").read_text()
+        limits += [int(t) for t in re.findall(r"timeout=(\d+)", text)]
+    assert max(limits) + hwcheck._BACKSTOP < cell_limit
