@@ -168,8 +168,8 @@ def lab(course_root: Path, tmp_path_factory):
         cmd.append("--allow-root")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=course_root, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cmd, cwd=course_root, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     server = Lab(course_root, port, token, proc, log)
     try:
@@ -201,12 +201,9 @@ def _stop_server(proc: subprocess.Popen) -> None:
     except psutil.NoSuchProcess:
         tree = []
     if proc.poll() is None:
-        # SIGINT twice = Jupyter's "shut down without asking": kernels are
-        # shut down cleanly; anything still alive after that is killed.
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.2)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+        # SIGTERM: Jupyter stops and shuts its kernels down cleanly; anything
+        # still alive after that is killed.
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:

@@ -21,8 +21,12 @@ ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\w*(Error|Excepti
 
 
 def open_notebook(page: Page, lab, path: str) -> None:
-    """Open ``path`` (relative to the course root) and wait for an idle kernel."""
-    page.goto(lab.url(f"lab/tree/{path}"), timeout=90_000)
+    """Open ``path`` (relative to the course root) as the only open document
+    and wait for an idle kernel."""
+    # ?reset: a fresh workspace, so no tab of an earlier step is restored and
+    # every locator below can only match this notebook
+    page.goto(lab.url(f"lab/tree/{path}?reset"), timeout=90_000)
+    expect(page.locator(".jp-NotebookPanel")).to_have_count(1, timeout=90_000)
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     expect(panel.locator(".jp-Cell").first).to_be_visible(timeout=90_000)
     wait_kernel_idle(page, timeout=KERNEL_START_TIMEOUT)

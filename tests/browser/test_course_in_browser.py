@@ -26,9 +26,8 @@ from playwright.sync_api import expect
 
 LECTURE = "notebooks/00-review.ipynb"
 
-pytestmark = pytest.mark.timeout(420)
 
-
+@pytest.mark.timeout(300)
 def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
     open_notebook(page, lab, LECTURE)
     # start from no outputs, so every output checked below comes from this run
@@ -147,6 +146,7 @@ def _close(dialog) -> None:
     expect(dialog).to_have_count(0)
 
 
+@pytest.mark.timeout(420)
 def test_student_answers_runs_and_validates_homework(lab, page, shot):
     solutions = _solutions(lab)
     assert solutions, f"{SOURCE} has no solution cells"
@@ -201,7 +201,7 @@ def test_student_answers_runs_and_validates_homework(lab, page, shot):
 # The teacher: formgrader lists the assignments; after grading, the scores.
 # ---------------------------------------------------------------------------
 
-GRADE_TIMEOUT = 600  # s: two hw1 submissions, sandboxed, on 2 busy cores
+GRADE_TIMEOUT = 400  # s: two hw1 submissions, sandboxed, on 2 busy cores
 # alice hands in the instructor's solution, bob the slip above
 STUDENTS = {"alice": "solution", "bob": "wrong"}
 
@@ -233,6 +233,7 @@ def _open_formgrader(page, lab):
     return frame
 
 
+@pytest.mark.timeout(GRADE_TIMEOUT + 180)
 def test_teacher_sees_assignments_and_autograded_scores(lab, page, shot):
     assignments = sorted(p.name for p in (lab.root / "source").iterdir() if p.is_dir())
     assert HOMEWORK in assignments
