@@ -22,7 +22,7 @@ PYTEST := $(BIN)/python -m pytest
 START_METHODS := spawn forkserver fork
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: help env lab test test-unit test-notebooks test-browser lint outputs grade clean
+.PHONY: help env lab test test-unit test-notebooks test-browser lint outputs grade release clean
 
 help:
 	@echo "make lab      set up .venv and start JupyterLab on the course"
@@ -32,6 +32,7 @@ help:
 	@echo "make outputs  re-execute the lecture notebooks in place (spawn)"
 	@echo "make lint     ruff over code and notebooks"
 	@echo "make grade ASSIGNMENT=hw1   autograde all submissions (parallel, sandboxed)"
+	@echo "make release  regenerate release/ (student versions) from source/ with nbgrader"
 
 env: $(STAMP)
 
@@ -90,6 +91,14 @@ grade: env
 	@test -n "$(ASSIGNMENT)" || { echo "usage: make grade ASSIGNMENT=hw1 [WORKERS=n] [FORCE=1] [LMS=export.zip] [NO_SANDBOX=1]" >&2; exit 2; }
 	$(BIN)/course-grade $(ASSIGNMENT) --course "$(CURDIR)" $(if $(WORKERS),--workers $(WORKERS)) \
 	  $(if $(FORCE),--force) $(if $(LMS),--lms "$(LMS)") $(if $(NO_SANDBOX),--no-sandbox) $(GRADE_ARGS)
+
+# Student versions of the homework: release/<hw>/ regenerated from source/<hw>/
+# (solutions and hidden tests stripped). Commit the result; tests check it is current.
+HOMEWORK := $(notdir $(wildcard source/hw*))
+release: env
+	@for a in $(HOMEWORK); do \
+	  $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN || exit 1; done
+	@git status --short release/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
