@@ -85,6 +85,19 @@ def test_reference_distinct_workers(modules):
     tcpcheck.check_concurrent(modules["correct"].serve, workers=4, distinct_workers=True)
 
 
+def test_design_a_passes(modules):
+    """The other design the notebook describes (the main process accepts and hands each
+    connection to the pool with apply_async) passes the checks too: they test behaviour,
+    not one design."""
+    sample = modules["design_a"]
+    tcpcheck.check_respond(sample.respond)
+    tcpcheck.check_round_trip(sample.serve)
+    tcpcheck.check_concurrent(sample.serve, workers=3, distinct_workers=True)
+    tcpcheck.check_bad_clients(sample.serve)
+    tcpcheck.check_silent_clients(sample.serve)
+    tcpcheck.check_shutdown(sample.serve)
+
+
 def test_blank_fails_in_words(modules):
     """The released stub fails at once, saying it is not written yet (no timeout wait)."""
     with pytest.raises(NotImplementedError):
@@ -137,7 +150,9 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
     with pytest.raises(tcpcheck.ServerError, match="did not return within 2 s") as info:
         tcpcheck.check_shutdown(modules["leak"].serve, workers=2)
     assert "still running" in str(info.value) and "killed now" in str(info.value)
-    assert len(set(pids)) == 3, pids  # the server and its two workers were seen ...
+    # the server and its two workers were seen (under forkserver also the server's own
+    # forkserver process, the workers' parent) ...
+    assert len(set(pids)) >= 3, pids
     alive = [p for p in set(pids) if psutil.pid_exists(p) and _not_zombie(p)]
     assert not alive, f"still running after the check: {alive}"  # ... and are gone
 
