@@ -55,7 +55,9 @@ lab: env
 lint: env
 	$(BIN)/ruff check .
 
+# PostgreSQL server binaries: tests/test_grade_postgres.py starts its own server.
 test-unit: env
+	@scripts/ensure-debian-packages.sh postgresql
 	@for m in $(START_METHODS); do \
 	  echo "== unit tests under MP_START_METHOD=$$m"; \
 	  only_once=$$([ $$m = spawn ] || echo '-m "not start_method_independent"'); \

@@ -50,17 +50,20 @@ def source_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def make_course(root: Path, python_bin: str | None = None) -> Path:
+def make_course(root: Path, python_bin: str | None = None, extra_config: str = "") -> Path:
     """Create the course and run ``nbgrader generate_assignment``; returns root."""
     src = root / "source" / ASSIGNMENT
     src.mkdir(parents=True, exist_ok=True)
     nbformat.write(source_notebook(), src / f"{ASSIGNMENT}.ipynb")
     (root / "nbgrader_config.py").write_text(
-        "c = get_config()\nc.CourseDirectory.course_id = 'fixture'\n")
+        "c = get_config()\nc.CourseDirectory.course_id = 'fixture'\n" + extra_config)
     bindir = Path(python_bin or sys.executable).parent
     env = {**os.environ, "PATH": f"{bindir}:{os.environ.get('PATH', '')}"}
-    subprocess.run([str(bindir / "nbgrader"), "generate_assignment", ASSIGNMENT, "--force"],
-                   cwd=root, env=env, check=True, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [str(bindir / "nbgrader"), "generate_assignment", ASSIGNMENT, "--force"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{proc.stderr[-3000:]}")
     return root
 
 
