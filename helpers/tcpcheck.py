@@ -312,7 +312,9 @@ def _stop_and_check(proc, server, ready, stop_timeout: float, report: bool) -> N
     problems = []
     if proc.is_alive():
         problems.append(
-            f"the server process did not return within {stop_timeout:.0f} s after stop was set"
+            f"the server process did not return within {stop_timeout:.0f} s after stop was set "
+            "(is a worker blocked in accept() or recv() with no timeout, so it never checks "
+            "stop? is serve() waiting for a pool that never ends?)"
         )
     left = _wait_gone(known, timeout=3.0 if not problems else 0)
     if left:
@@ -469,6 +471,11 @@ def check_bad_clients(serve: Callable, workers: int = 2) -> None:
                 raise ServerError(
                     "a line of invalid UTF-8 must be answered with a line starting with "
                     f"b'ERROR'; got {'the connection closed' if got is None else _short(got)}"
+                    + (
+                        " (did decoding raise UnicodeDecodeError in the worker?)"
+                        if got is None
+                        else ""
+                    )
                 )
             expect_answer(client, "still here", "after an invalid line, the same connection: ")
         for _ in range(workers + 1):

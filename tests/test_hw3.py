@@ -137,14 +137,17 @@ def test_crash_on_invalid_utf8_fails_bad_clients(modules):
 
 def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
     """A server that ignores stop is reported, killed with all its workers, and its port
-    is closed afterwards: nothing is left running."""
+    is closed afterwards: no process and no listening socket is left."""
     monkeypatch.setattr(tcpcheck, "STOP_TIMEOUT", 2.0)
     pids = []
     original = tcpcheck.RunningServer.remember_descendants
 
+    addresses = []
+
     def spy(self):
         original(self)
         pids.extend([self.process.pid, *self.descendants])
+        addresses.append(self.address)
 
     monkeypatch.setattr(tcpcheck.RunningServer, "remember_descendants", spy)
     with pytest.raises(tcpcheck.ServerError, match="did not return within 2 s") as info:
@@ -155,6 +158,7 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
     assert len(set(pids)) >= 3, pids
     alive = [p for p in set(pids) if psutil.pid_exists(p) and _not_zombie(p)]
     assert not alive, f"still running after the check: {alive}"  # ... and are gone
+    assert addresses and not tcpcheck.port_accepts(addresses[0]), "the port still listens"
 
 
 def _not_zombie(pid: int) -> bool:
