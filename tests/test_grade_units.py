@@ -84,5 +84,5 @@ def test_summary_table_and_csv(tmp_path):
     assert "alice" in table and "3/3" in table and "- timeout in cell 2" in table
     report.write_csv(tmp_path / "g.csv", rows)
     text = (tmp_path / "g.csv").read_text()
-    assert text.splitlines()[0] == "student_id,score,max_score,status,reasons"
+    assert text.splitlines()[0] == "student_id,score,max_score,status,reasons,seconds"
     assert "timeout in cell 2 (answer) of ga.ipynb; kernel crashed" in text

@@ -130,7 +130,7 @@ def main(argv=None) -> int:
         st = state.get(s, {})
         rows.append({"student_id": s, "score": st.get("score", 0.0),
                      "max_score": st.get("max_score", 0.0), "status": st.get("status", "?"),
-                     "reasons": st.get("reasons", [])})
+                     "reasons": st.get("reasons", []), "seconds": st.get("seconds", "")})
     for name in bad_names:
         rows.append({"student_id": name, "score": 0.0, "max_score": 0.0, "status": "rejected",
                      "reasons": ["folder name is not a usable student id; not graded"]})
@@ -159,6 +159,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
         score, max_score = gradebook.scores(db_url, a, job.student)
         state[job.student] = {"fingerprint": prints[job.student], "status": result.status,
                               "reasons": result.reasons, "score": score, "max_score": max_score,
+                              "seconds": result.seconds or hard_limit,
                               "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         report.save_state(course, a, state)
         bar.update(1)

@@ -111,7 +111,8 @@ class Pool:
             for slot in self.slots:
                 if slot["job"] is None and pending:
                     job = pending.pop(0)
-                    slot["job"], slot["deadline"] = job, time.monotonic() + deadline_for(job)
+                    slot["job"], slot["started"] = job, time.monotonic()
+                    slot["deadline"] = slot["started"] + deadline_for(job)
                     slot["conn"].send(job)
             busy = [s for s in self.slots if s["job"] is not None]
             next_deadline = min(s["deadline"] for s in busy)
@@ -127,6 +128,7 @@ class Pool:
                         on_crash(job)
                         continue
                     slot["job"] = None
+                    result.seconds = round(time.monotonic() - slot["started"], 1)
                     on_result(job, result)
                 elif time.monotonic() > slot["deadline"]:
                     self._replace(slot)

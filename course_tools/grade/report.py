@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-COLUMNS = ["student_id", "score", "max_score", "status", "reasons"]
+COLUMNS = ["student_id", "score", "max_score", "status", "reasons", "seconds"]
 
 
 def state_path(course: Path, assignment: str) -> Path:

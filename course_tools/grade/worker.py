@@ -55,6 +55,7 @@ class Result:
     status: str = "graded"  # graded | failed | rejected
     reasons: list[str] = field(default_factory=list)
     log: str = ""
+    seconds: float = 0.0  # wall time of grading this submission (set by the pool)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,0 +1,109 @@
+"""Benchmark: plain sequential `nbgrader autograde` vs `course-grade` (make grade).
+
+Generates one small course (tests/grading_fixtures/course.py) with N submissions
+(default 40: mostly correct, some slow, a few deadlocking), copies it twice and
+grades one copy each way, side by side in one run, with the same per-cell limit.
+Prints both wall times, the ratio, and how long the deadlocking students took.
+
+    .venv/bin/python bench/bench_grade.py [--students 40] [--workers N] [--cell-timeout 10]
+
+Target (issue 8): at least 1.7x faster on 2 cores; a deadlock costs no more than
+the configured cell timeout. Feedback is off on both sides (plain autograde does
+not write it). Run it on an otherwise idle machine: the figure is a wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from grading_fixtures import course as fx  # noqa: E402
+
+SLOW = fx.CORRECT + "import time\ntime.sleep(3)\n"
+DEADLOCK = "import threading\nlock = threading.Lock()\nlock.acquire()\nlock.acquire()\n" + fx.CORRECT
+
+
+def kinds(n: int) -> dict[str, str]:
+    n_dead, n_slow = max(1, n // 13), max(1, n // 8)
+    out = {}
+    for i in range(n):
+        if i < n_dead:
+            out[f"s{i:02d}_deadlock"] = DEADLOCK
+        elif i < n_dead + n_slow:
+            out[f"s{i:02d}_slow"] = SLOW
+        else:
+            out[f"s{i:02d}_ok"] = fx.CORRECT
+    return out
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=7200)
+    return time.monotonic() - start, proc
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--students", type=int, default=40)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--cell-timeout", type=int, default=10)
+    p.add_argument("--keep", action="store_true", help="keep the generated courses")
+    args = p.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    try:
+        base = fx.make_course(tmp / "plain")
+        subs = kinds(args.students)
+        for student, answer in subs.items():
+            fx.make_submission(base, student, answer)
+        shutil.copytree(base, tmp / "ours")
+        bindir = Path(sys.executable).parent
+
+        plain_s, plain = timed([str(bindir / "nbgrader"), "autograde", fx.ASSIGNMENT,
+                                f"--Execute.timeout={args.cell_timeout}"], base)
+        ours_s, ours = timed([str(bindir / "course-grade"), fx.ASSIGNMENT, "--course",
+                              str(tmp / "ours"), "--workers", str(args.workers),
+                              "--cell-timeout", str(args.cell_timeout), "--no-feedback"],
+                             tmp / "ours")
+        for name, proc in (("nbgrader autograde", plain), ("course-grade", ours)):
+            if proc.returncode != 0:
+                print(f"{name} exited {proc.returncode}:\n{proc.stderr[-3000:]}", file=sys.stderr)
+
+        n_dead = sum(k.endswith("deadlock") for k in subs)
+        n_slow = sum(k.endswith("slow") for k in subs)
+        load = os.getloadavg()
+        print(f"{args.students} submissions ({args.students - n_dead - n_slow} correct, "
+              f"{n_slow} slow +3 s, {n_dead} deadlocking); cell timeout {args.cell_timeout} s; "
+              f"{os.cpu_count()} cores; load average before/after {load[2]:.1f}/{load[0]:.1f}")
+        print(f"  sequential nbgrader autograde : {plain_s:7.1f} s")
+        print(f"  course-grade ({args.workers} workers, sandboxed): {ours_s:7.1f} s")
+        print(f"  ratio: {plain_s / ours_s:.2f}x faster  (target >= 1.7x on 2 cores)")
+        with (tmp / "ours" / "grades" / f"{fx.ASSIGNMENT}.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        for kind in ("deadlock", "slow", "ok"):
+            secs = [float(r["seconds"]) for r in rows if r["student_id"].endswith(kind)]
+            scores = sorted({r["score"] for r in rows if r["student_id"].endswith(kind)})
+            if secs:
+                print(f"  course-grade per {kind:8s} submission: max {max(secs):5.1f} s, "
+                      f"mean {sum(secs) / len(secs):5.1f} s; scores {', '.join(scores)}")
+        return 0 if plain.returncode == 0 and ours.returncode == 0 else 1
+    finally:
+        if args.keep:
+            print(f"courses kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
