@@ -33,7 +33,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--samples", nargs="+", default=["unlocked", "misplaced_lock"])
+    parser.add_argument("--clients", type=int, default=HIDDEN["clients"],
+                        help="fewer/smaller than the hidden test's shows where naive checks fail")
+    parser.add_argument("--ops", type=int, default=HIDDEN["ops"])
     args = parser.parse_args()
+    workload = dict(HIDDEN, clients=args.clients, ops=args.ops)
+    print(f"workload: {args.clients} clients × {args.ops} operations, {args.runs} runs per sample")
     print(machine_summary("spawn"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,11 +51,11 @@ def main() -> int:
             started = time.monotonic()
             for i in range(args.runs):
                 seed = HIDDEN["seed"] + i
-                graded = hwcheck.run_isolated("hw2_bank", "hw2_solution", dict(HIDDEN, seed=seed),
+                graded = hwcheck.run_isolated("hw2_bank", "hw2_solution", dict(workload, seed=seed),
                                               timeout=60, method="spawn", folder=folder)
                 slipped["grader"] += not graded["problems"]
                 naive = hwcheck.run_isolated("hw2_bank", "hw2_solution",
-                                             dict(HIDDEN, seed=seed, plain=True),
+                                             dict(workload, seed=seed, plain=True),
                                              timeout=60, method="spawn", folder=folder)
                 slipped["naive_sum"] += bool(naive["facts"].get("naive_sum_ok"))
                 slipped["naive_replay"] += bool(naive["facts"].get("naive_replay_ok"))
@@ -63,7 +68,8 @@ def main() -> int:
                   f"naive log replay {slipped['naive_replay']}/{args.runs}", flush=True)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "hw2_unlocked_slip.json").write_text(json.dumps(results, indent=2))
+    name = f"hw2_slip_{args.clients}x{args.ops}.json"
+    (out / name).write_text(json.dumps(results, indent=2))
     return 0 if all(r["grader"] == 0 for r in results.values()) else 1
 
 

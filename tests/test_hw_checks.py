@@ -117,7 +117,7 @@ def test_join_before_drain_is_named(tmp_path):
 
 @independent
 def test_missing_task_done_is_named(tmp_path):
-    text = problems(tmp_path, "hw1", "partly_right", "hw1_workers",
+    text = problems(tmp_path, "hw1", "no_task_done_for_sentinel", "hw1_workers",
                     dict(producers=2, per_producer=100, consumers=2, gap=0.2, joinable=True))
     assert "task_done() once for every q.get(), including the one that returns SENTINEL" in text
 

@@ -1,8 +1,9 @@
 """The whole nbgrader round trip for homework 1 and 2, on a copy of the course:
-generate_assignment → submissions (placed as `nbgrader collect` places them) →
-autograde → generate_feedback → export, then every sample's score and the words
-its feedback gives. The deadlocking sample is graded on its own, with the check
-limits shortened (HWCHECK_TIME_SCALE), and must be failed, not hang."""
+generate_assignment (its output must equal the committed release/) → submissions
+(placed as `nbgrader collect` places them) → autograde → generate_feedback →
+export, then every sample's score and the words its feedback gives. The
+deadlocking sample is graded on its own, with the check limits shortened
+(HWCHECK_TIME_SCALE), and must be failed, not hang."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import html
 import time
 
 import pytest
-from hw_course import make_course, nbgrader, scores, strip_ansi, submission, submit
+from hw_course import ROOT, make_course, nbgrader, scores, strip_ansi, submission, submit
 
 pytestmark = [pytest.mark.start_method_independent, pytest.mark.timeout(600)]
 
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.start_method_independent, pytest.mark.timeout(600)]
 HW1 = {
     "correct": (10, []),
     "blank": (0, ["still raise NotImplementedError"]),
-    "partly_right": (7, ["task_done() once for every q.get()"]),
+    "partly_right": (3, ["ended before any SENTINEL was sent"]),
     "missing_sentinel": (3, ["Still not finished", "1 SENTINEL(s) for 2 consumers"]),
     "notebook_workers": (0, ["the answer cell must start with the line `%%writefile"]),
 }
@@ -37,6 +38,11 @@ def round_trip(tmp_path, assignment: str, samples: dict) -> dict:
     start = time.monotonic()
     nbgrader(["generate_assignment", assignment, "--force"], course, timeout=180)
     release_nb = course / "release" / assignment / f"{assignment}.ipynb"
+    made = sorted(p.name for p in release_nb.parent.iterdir())
+    assert made == [release_nb.name], f"release/{assignment} should hold only the notebook: {made}"
+    assert release_nb.read_text() == (ROOT / "release" / assignment / release_nb.name).read_text(), (
+        f"release/{assignment} is out of date: run `make release` and commit it"
+    )
     for name in samples:
         submit(course, assignment, name, submission(release_nb, assignment, name))
     slow = [s for s in samples if s in DEADLOCKING]

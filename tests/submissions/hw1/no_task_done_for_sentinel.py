@@ -1,5 +1,5 @@
-"""Sample submission (hw1, partly right): questions 1 and 2 right; in question 3
-joinable_consumer never calls task_done() for the SENTINEL, so q.join() waits forever."""
+"""Sample submission (hw1): questions 1 and 2 right; in question 3 joinable_consumer
+never calls task_done() for the SENTINEL, so a later q.join() waits forever."""
 
 import os
 
