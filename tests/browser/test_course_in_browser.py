@@ -79,8 +79,10 @@ SOURCE = f"source/{HOMEWORK}/{HOMEWORK}.ipynb"  # the instructor's version, with
 # A plausible slip in the correct answer: the consumer treats any falsy item
 # (the item 0) as the end of the work, instead of only SENTINEL.
 WRONG_EDIT = ("if item is SENTINEL:", "if not item:")
-# the cell whose self-check (grader.check("q1")) the slip fails, in plain words
-CHECK_CELL, CHECK_FAILS, CHECK_PASSES = "q1-public", "q1: not yet", "q1: all"
+# the public test cells: each runs the self-check grader.check("qN"), which
+# says in plain words what passed or what is wrong; the slip fails q1's
+PUBLIC_CHECKS = {f"q{n}-public": f"q{n}: all" for n in (1, 2, 3)}
+CHECK_CELL, CHECK_FAILS = "q1-public", "q1: not yet"
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 NOTEBOOK_CELLS = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
 
@@ -160,9 +162,10 @@ def test_student_answers_runs_and_validates_homework(lab, page, shot):
     save(page)
     assert _saved_answers(lab) == {k: v.strip() for k, v in solutions.items()}
     assert error_outputs(page) == []
+    for grade_id, passes in PUBLIC_CHECKS.items():
+        expect(_cell(page, lab, grade_id).locator(".jp-OutputArea-output")).to_contain_text(passes)
     check = _cell(page, lab, CHECK_CELL)
     check.scroll_into_view_if_needed()
-    expect(check.locator(".jp-OutputArea-output")).to_contain_text(CHECK_PASSES)
     shot(page, "05-homework-correct-selfcheck-passes")
 
     # ... and nbgrader's Validate button agrees
