@@ -277,7 +277,20 @@ class RecordingContext:
         target = kwargs.get("target", args[1] if len(args) > 1 else None)
         proc._hw_role = getattr(target, "__name__", "process")
         proc._hw_args = tuple(kwargs.get("args", args[3] if len(args) > 3 else ()))
+        proc._hw_peers_at_start = None
         self.processes.append(proc)
+        real_start = proc.start
+
+        def start():
+            # how many processes of the same role were running when this one started
+            del proc.start  # the instance attribute must go before spawn pickles proc
+            proc._hw_peers_at_start = sum(
+                1 for p in self.processes
+                if p is not proc and role(p) == role(proc) and p.pid is not None and p.is_alive()
+            )
+            real_start()
+
+        proc.start = start
         return proc
 
     def __getattr__(self, name):
@@ -925,6 +938,12 @@ def task_hw2_bank(state: State, clients=8, ops=250, opening=100, seed=1, plain=F
     if ctx.processes and len(started) != clients:
         problems.append(f"run_bank should start one client process per plan ({clients}); "
                         f"it started {len(started)}.")
+    overlap = max((p._hw_peers_at_start or 0 for p in started), default=0)
+    state.facts["most_clients_running_at_a_start"] = overlap
+    if len(started) > 1 and overlap == 0:
+        problems.append("No client was started while another was running: start all the "
+                        "clients first, then join them (one after another never shares the "
+                        "account, so it tests nothing).")
     log = report["log"]
     refused = sum(1 for e in log if isinstance(e, (list, tuple)) and len(e) == 5 and not e[3])
     state.facts.update(clients=clients, operations=clients * ops, refused=refused,

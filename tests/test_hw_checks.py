@@ -153,6 +153,11 @@ def test_misplaced_lock_is_caught(tmp_path):
     assert "misplaced lock" in text
 
 
+def test_clients_one_at_a_time_are_caught(tmp_path):
+    text = problems(tmp_path, "hw2", "one_at_a_time", "hw2_bank", dict(clients=3, ops=50))
+    assert "No client was started while another was running" in text
+
+
 @independent
 def test_lock_never_released_is_stopped(tmp_path):
     started = time.monotonic()
