@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -140,13 +141,24 @@ def lab(course_root: Path, tmp_path_factory):
         path = settings_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
+    # Kernels talk over Unix sockets, not TCP ports: with many kernels starting
+    # at once on a busy machine (notebooks, nbgrader's Validate, the grader),
+    # TCP port picking races ("Address already in use", "Kernel died before
+    # replying to kernel_info"). Unix socket paths must stay short (< 108
+    # bytes), hence a runtime folder right under /tmp.
+    runtime_dir = Path(tempfile.mkdtemp(prefix="jrt", dir="/tmp"))
+    config_dir = jupyter_dir / "config"
+    config_dir.mkdir()
+    ipc = json.dumps({"KernelManager": {"transport": "ipc"}})
+    for app in ("jupyter_server_config", "nbgrader_config"):  # lab's kernels, Validate's
+        (config_dir / f"{app}.json").write_text(ipc)
     env = dict(os.environ)
     env.update(
         # user-level config, settings, workspaces and runtime files in temp
         # folders: nothing from ~/.jupyter leaks in, nothing is left behind
-        JUPYTER_CONFIG_DIR=str(jupyter_dir / "config"),
+        JUPYTER_CONFIG_DIR=str(config_dir),
         JUPYTER_DATA_DIR=str(jupyter_dir / "data"),
-        JUPYTER_RUNTIME_DIR=str(jupyter_dir / "runtime"),
+        JUPYTER_RUNTIME_DIR=str(runtime_dir),
         JUPYTERLAB_SETTINGS_DIR=str(settings_dir),
         JUPYTERLAB_WORKSPACES_DIR=str(jupyter_dir / "workspaces"),
         MP_START_METHOD=os.environ.get("MP_START_METHOD", "spawn"),
@@ -191,6 +203,7 @@ def lab(course_root: Path, tmp_path_factory):
         yield server
     finally:
         _stop_server(proc)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 def _stop_server(proc: subprocess.Popen) -> None:

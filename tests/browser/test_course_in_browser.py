@@ -1,6 +1,12 @@
 """The course as students and teachers meet it: real JupyterLab in headless
 Chromium (issue 9). One file, one JupyterLab, the steps in the order a person
 takes them; each step saves a screenshot to tests/browser/screenshots/.
+
+1. lecture: open 00-review, Run All, no error, a plot rendered;
+2. student: answer hw1 (the instructor's solution), run it, self-checks pass,
+   Validate says success; then a slip: the self-check explains, Validate fails;
+3. teacher: formgrader lists the assignments, and shows the scores of two hw1
+   submissions graded by course-grade (started in the background at step 1).
 """
 
 from __future__ import annotations
@@ -9,8 +15,10 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from lab_ui import (
     RUN_TIMEOUT,
@@ -219,12 +227,70 @@ def _submit(lab, student: str, answers: dict[str, str]) -> None:
     dest.write_text(json.dumps(nb, indent=1))
 
 
-def _run(cmd: list[str], cwd, timeout: float) -> str:
-    proc = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
+class Grading:
+    """``course-grade hw1`` (what ``make grade ASSIGNMENT=hw1`` runs) on the
+    temporary course, started in the background as the first test begins: it
+    takes longer than anything else here, and runs while the browser works."""
+
+    def __init__(self, lab, log: Path):
+        self.log = log
+        self.cmd = [sys.executable, "-m", "course_tools.grade.cli", HOMEWORK]
+        self.cmd += ["--course", str(lab.root)]
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                self.cmd, cwd=lab.root, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.deadline = time.monotonic() + GRADE_TIMEOUT
+
+    def result(self) -> str:
+        """Wait (bounded) for the grader to finish; its output."""
+        try:
+            self.proc.wait(timeout=max(1.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"grading took longer than {GRADE_TIMEOUT} s:\n{self.output()}")
+        out = self.output()
+        assert self.proc.returncode == 0, f"{self.cmd} exited {self.proc.returncode}:\n{out}"
+        return out
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            procs = [psutil.Process(self.proc.pid)]
+            procs += procs[0].children(recursive=True)
+            for p in procs:
+                p.terminate()
+            _, alive = psutil.wait_procs(procs, timeout=10)
+            for p in alive:
+                p.kill()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def grading(lab, tmp_path_factory):
+    """Release hw1 (nbgrader generate_assignment: it enters the gradebook), hand
+    in two submissions, and start grading them."""
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    gen = subprocess.run(
+        [str(nbgrader), "generate_assignment", HOMEWORK, "--force"],
+        cwd=lab.root, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert gen.returncode == 0, f"generate_assignment failed:\n{gen.stdout}\n{gen.stderr}"
+    solutions = _solutions(lab)
+    old, new = WRONG_EDIT
+    answers = {
+        "solution": solutions,
+        "wrong": {k: v.replace(old, new, 1) for k, v in solutions.items()},
+    }
+    for student, which in STUDENTS.items():
+        _submit(lab, student, answers[which])
+    job = Grading(lab, tmp_path_factory.mktemp("grading") / "course-grade.log")
+    try:
+        yield job
+    finally:
+        job.stop()
 
 
 def _open_formgrader(page, lab):
@@ -237,7 +303,7 @@ def _open_formgrader(page, lab):
 
 
 @pytest.mark.timeout(GRADE_TIMEOUT + 180)
-def test_teacher_sees_assignments_and_autograded_scores(lab, page, shot):
+def test_teacher_sees_assignments_and_autograded_scores(lab, page, shot, grading):
     assignments = sorted(p.name for p in (lab.root / "source").iterdir() if p.is_dir())
     assert HOMEWORK in assignments
 
@@ -248,23 +314,8 @@ def test_teacher_sees_assignments_and_autograded_scores(lab, page, shot):
     assert sorted(t.strip() for t in names.all_inner_texts()) == assignments
     shot(page, "09-formgrader-assignments")
 
-    # release hw1 (puts it in the gradebook), collect two submissions, grade them
-    bin_dir = Path(sys.executable).parent
-    _run([str(bin_dir / "nbgrader"), "generate_assignment", HOMEWORK, "--force"], lab.root, 120)
-    solutions = _solutions(lab)
-    old, new = WRONG_EDIT
-    answers = {
-        "solution": solutions,
-        "wrong": {k: v.replace(old, new, 1) for k, v in solutions.items()},
-    }
-    for student, which in STUDENTS.items():
-        _submit(lab, student, answers[which])
-    out = _run(
-        [sys.executable, "-m", "course_tools.grade.cli", HOMEWORK, "--course", str(lab.root)],
-        lab.root,
-        GRADE_TIMEOUT,
-    )
     # the grader's summary: "alice   10/10  graded"
+    out = grading.result()
     scores = {}
     for line in out.splitlines():
         m = re.match(r"(\w+)\s+([\d.]+)/([\d.]+)\s+graded\b", line)
