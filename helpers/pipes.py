@@ -85,17 +85,24 @@ def _finish(proc, what: str) -> None:
         raise TimeoutError(f"{what}: the child did not exit within {WAIT:.0f} s")
 
 
-def measure_pipe_throughput(msg_bytes: int, n_msgs: int, ctx=None) -> float:
+def measure_pipe_throughput(msg_bytes: int, n_msgs: int, ctx=None, *, duplex: bool = True) -> float:
     """Messages per second sent by one child to the parent through ``ctx.Pipe()``.
 
     Each message is a ``bytes`` object of ``msg_bytes`` bytes, sent with
     ``send()`` (pickled, like a Queue item). The clock starts when the parent
     releases the already-started child and stops when the parent has received
     the last message, so process start-up is not counted.
+
+    ``duplex=False`` measures ``ctx.Pipe(duplex=False)`` instead. On POSIX the
+    two are different kernel objects: a duplex Pipe is a Unix socket pair, a
+    one-way Pipe an OS pipe (the same kind a ``Queue`` is built on).
     """
     _check_args(msg_bytes, n_msgs)
     ctx = ctx or context()
-    parent_end, child_end = ctx.Pipe()
+    if duplex:
+        parent_end, child_end = ctx.Pipe()
+    else:
+        parent_end, child_end = ctx.Pipe(duplex=False)  # (receive end, send end)
     ready = ctx.Barrier(2)  # parent and child: the clock starts once the child is up
     proc = ctx.Process(target=_send_payloads, args=(child_end, msg_bytes, n_msgs, ready))
     proc.start()

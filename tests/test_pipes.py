@@ -13,6 +13,11 @@ def test_pipe_throughput_is_a_positive_rate():
     assert isinstance(rate, float) and rate > 0
 
 
+def test_one_way_pipe_throughput_is_a_positive_rate():
+    rate = pipes.measure_pipe_throughput(1024, 50, duplex=False)
+    assert isinstance(rate, float) and rate > 0
+
+
 def test_queue_throughput_is_a_positive_rate():
     rate = pipes.measure_queue_throughput(1024, 50)
     assert isinstance(rate, float) and rate > 0
