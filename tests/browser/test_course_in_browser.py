@@ -84,9 +84,12 @@ def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
 HOMEWORK = "hw1"
 RELEASED = f"release/{HOMEWORK}/{HOMEWORK}.ipynb"
 SOURCE = f"source/{HOMEWORK}/{HOMEWORK}.ipynb"  # the instructor's version, with solutions
-# A plausible slip in the correct answer: the consumer treats any falsy item
-# (the item 0) as the end of the work, instead of only SENTINEL.
-WRONG_EDIT = ("if item is SENTINEL:", "if not item:")
+# A plausible slip in the correct answer: the consumer reports the item but
+# forgets to say which process consumed it. (It fails every check quickly; a
+# slip that loses items makes Validate wait out the checks' time limits.)
+WRONG_EDIT = ("results.put((item, os.getpid()))", "results.put(item)")
+# what the self-check's message must name: the cause, not just "failed"
+WRONG_EXPLAINED = "(item, os.getpid())"
 # the public test cells: each runs the self-check grader.check("qN"), which
 # says in plain words what passed or what is wrong; the slip fails q1's
 PUBLIC_CHECKS = {f"q{n}-public": f"q{n}: all" for n in (1, 2, 3)}
@@ -193,7 +196,7 @@ def test_student_answers_runs_and_validates_homework(lab, page, shot):
     check.scroll_into_view_if_needed()
     message = check.locator(".jp-OutputArea-output")
     expect(message).to_contain_text(CHECK_FAILS)
-    expect(message).to_contain_text("SENTINEL")  # names the cause, not just "failed"
+    expect(message).to_contain_text(WRONG_EXPLAINED)
     assert error_outputs(page), "the wrong answer shows no failing cell"
     shot(page, "07-homework-wrong-selfcheck-explains")
 
