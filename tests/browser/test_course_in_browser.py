@@ -206,7 +206,8 @@ def test_student_answers_runs_and_validates_homework(lab, page, shot):
     expect(failed).to_contain_text("The following cell failed:")
     expect(failed).to_contain_text(CHECK_FAILS)
     # the plain-words message is at the end of the traceback: show it
-    failed.locator("pre").last.evaluate("el => el.scrollIntoView({block: 'end'})")
+    q1_message = failed.locator("pre", has_text=CHECK_FAILS).first
+    q1_message.evaluate("el => el.scrollIntoView({block: 'end'})")
     shot(page, "08-homework-validate-failed")
     _close(dialog)
 
