@@ -94,6 +94,26 @@ def submit(course: Path, assignment: str, student: str, nb) -> None:
     (folder / "timestamp.txt").write_text("2026-11-26 12:00:00.000000 UTC")
 
 
+def submit_via_exchange(course: Path, assignment: str, student: str, name: str) -> None:
+    """The student's own path, through nbgrader's exchange: the teacher releases, the
+    student fetches, answers (sample ``name``) and submits, the teacher collects."""
+    exchange = course.parent / "exchange"
+    if not exchange.exists():
+        exchange.mkdir(mode=0o777)
+        exchange.chmod(0o777)
+    opts = [f"--Exchange.root={exchange}", "--log-level=WARN"]
+    nbgrader(["release_assignment", assignment, *opts], course, timeout=120)
+    home = course.parent / f"student-{student}"
+    home.mkdir()
+    who = {"USER": student, "LOGNAME": student}
+    nbgrader(["fetch_assignment", assignment, "--course", "mp-course", *opts], home, 120, who)
+    fetched = home / assignment / f"{assignment}.ipynb"
+    nbformat.write(submission(fetched, assignment, name), fetched)
+    nbgrader(["submit", assignment, "--course", "mp-course", "--student", student, *opts],
+             home, 120, who)
+    nbgrader(["collect", assignment, *opts], course, timeout=120)
+
+
 def scores(grades_csv: Path, assignment: str) -> dict[str, float]:
     import csv
 

@@ -1,6 +1,8 @@
 """The whole nbgrader round trip for homework 1 and 2, on a copy of the course:
 generate_assignment (its output must equal the committed release/) → submissions
-(placed as `nbgrader collect` places them) → autograde → generate_feedback →
+(hw2's correct one through nbgrader's exchange: release_assignment, fetch_assignment,
+submit, collect; the others placed where collect places them, to keep the suite
+fast) → autograde → generate_feedback →
 export, then every sample's score and the words its feedback gives. The
 deadlocking sample is graded on its own, with the check limits shortened
 (HWCHECK_TIME_SCALE), and must be failed, not hang."""
@@ -11,7 +13,16 @@ import html
 import time
 
 import pytest
-from hw_course import ROOT, make_course, nbgrader, scores, strip_ansi, submission, submit
+from hw_course import (
+    ROOT,
+    make_course,
+    nbgrader,
+    scores,
+    strip_ansi,
+    submission,
+    submit,
+    submit_via_exchange,
+)
 
 pytestmark = [pytest.mark.start_method_independent, pytest.mark.timeout(600)]
 
@@ -34,7 +45,8 @@ HW2 = {
 }
 
 
-def round_trip(tmp_path, assignment: str, samples: dict, env: dict | None = None) -> dict:
+def round_trip(tmp_path, assignment: str, samples: dict, env: dict | None = None,
+               via_exchange: str | None = None) -> dict:
     course = make_course(tmp_path, assignment)
     timings = {}
     start = time.monotonic()
@@ -46,7 +58,11 @@ def round_trip(tmp_path, assignment: str, samples: dict, env: dict | None = None
         f"release/{assignment} is out of date: run `make release` and commit it"
     )
     for name in samples:
-        submit(course, assignment, name, submission(release_nb, assignment, name))
+        if name == via_exchange:
+            submit_via_exchange(course, assignment, name, name)
+        else:
+            submit(course, assignment, name, submission(release_nb, assignment, name))
+    timings["submitted"] = time.monotonic() - start
     t = time.monotonic()
     nbgrader(["autograde", assignment], course, timeout=540, env=env)
     timings["autograde"] = time.monotonic() - t
@@ -77,4 +93,5 @@ def test_hw1_deadlocking_submission_is_failed_in_time(tmp_path):
 
 
 def test_hw2_round_trip(tmp_path):
-    round_trip(tmp_path, "hw2", HW2)
+    # one student takes nbgrader's own path: release_assignment, fetch, submit, collect
+    round_trip(tmp_path, "hw2", HW2, via_exchange="correct")
