@@ -71,6 +71,13 @@ def snoop_code(root: Path, port: int) -> str:
         "c = socket.create_connection(srv.getsockname(), timeout=3); a, _ = srv.accept()",
         "c.sendall(b'hi'); assert a.recv(2) == b'hi'; print('own loopback ok')",
         "print('uid', os.getuid())",
+        # a symlink submitted next to the notebook (plain nbgrader copies its target)
+        "try:",
+        "    open('secret', 'rb').read(1); print('LEAK symlinked gradebook')",
+        "except OSError:",
+        "    print('blocked symlink')",
+        # the notebook under grading (hidden tests restored in it) is masked
+        f"print('notebook bytes', len(open({fx.ASSIGNMENT + '.ipynb'!r}, 'rb').read()))",
     ]
     return "\n".join(lines) + "\n" + fx.CORRECT
 
@@ -150,6 +157,7 @@ def grade_class(tmp_path: Path) -> dict:
     for student, answer in ATTACKS.items():
         fx.make_submission(root, student, answer)
     fx.make_submission(root, "snoop", snoop_code(root, server.port))
+    (root / "submitted/snoop/ga/secret").symlink_to(root / "gradebook.db")
     fx.make_submission(root, "edited", ATTACKS["wrong"], edit_test="assert True")
     fx.make_submission(root, "duplicated", fx.CORRECT, duplicate_answer=True)
     fx.write_raw(root, "invalid", b'{"cells": [ this is not json')
@@ -240,6 +248,7 @@ def check_sandbox_hides_teacher_files_other_students_and_host_network(graded):
     assert "run listing [['kernels']]" in text and "kernels listing [1]" in text
     assert "blocked host port" in text and graded["server"].connections == 0
     assert "own loopback ok" in text
+    assert "notebook bytes 0" in text and "blocked symlink" in text
     uid = int(text.split("uid", 1)[1].split()[0])
     assert uid >= 61000
     assert score(graded, "snoop") == fx.MAX_SCORE
@@ -264,8 +273,9 @@ BAD_INPUT = [
 
 def check_bad_input_is_reported_for_that_student_only(graded, student, reason):
     assert reason in row(graded, student)["reasons"]
-    if student != "duplicated":
-        assert score(graded, student) == 0
+    # nbgrader alone aborts a notebook with a duplicated grade cell; here the last
+    # copy is graded
+    assert score(graded, student) == (fx.MAX_SCORE if student == "duplicated" else 0)
 
 
 def check_gradebook_holds_every_student_and_nothing_is_left_running(graded):
@@ -277,7 +287,9 @@ def check_gradebook_holds_every_student_and_nothing_is_left_running(graded):
     mine = [p for p in psutil.Process().children(recursive=True)
             if p.status() != psutil.STATUS_ZOMBIE]
     assert mine == []
-    assert not list(Path("/sys/fs/cgroup/pids/course-grade").glob("course-grade-*"))
+    run = graded["proc"].stderr.split("grading run ", 1)[1].split()[0]
+    for controller in ("pids", "memory"):
+        assert not list(Path(f"/sys/fs/cgroup/{controller}/course-grade").glob(f"{run}-*"))
     assert "student" in graded["proc"].stdout and "good" in graded["proc"].stdout
 
 

@@ -145,6 +145,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
            prints: dict, state: dict) -> None:
     a = args.assignment
     run = make_run_dir()
+    print(f"grading run {run.name}", file=sys.stderr)
     pool = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
     hard_limit = args.notebook_timeout * len(notebooks) + 120
@@ -188,6 +189,10 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
     finally:
         if pool is not None:
             pool.close()
+        for controller in ("memory", "pids"):  # normally gone already
+            for cg in (sandbox.CGROUP_ROOT / controller / sandbox.CGROUP_PARENT).glob(
+                    f"{run.name}-*"):
+                sandbox.kill_cgroup(cg)
         bar.close()
         shutil.rmtree(run, ignore_errors=True)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import resource
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +36,8 @@ class SlotConfig:
 
 def _worker_main(conn, slot: str, index: int, cfg: SlotConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    # backstop for this root process itself (it holds a notebook's outputs)
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
     from . import worker
 
     s = sandbox.SETTINGS

@@ -258,6 +258,9 @@ class SandboxKernelManager(AsyncKernelManager):
                 ["/tmp", f"mode=1777,size={s.file_bytes * 2}"],
                 ["/dev/shm", f"mode=1777,size={s.file_bytes}"],
             ],
+            # nbgrader has already written the notebook under grading, hidden
+            # tests restored, into the kernel's folder: the kernel must not read it
+            "mask": [str(p) for p in Path(cwd).glob("*.ipynb") if p.is_file()],
             "chown": [cwd, self.connection_file],
             "status_file": os.path.join(s.run_dir, "status", f"{kid}.json"),
             "rlimits": {
@@ -314,8 +317,8 @@ def neutralise_tree(root: str) -> None:
             if os.path.islink(path) or not (os.path.isfile(path) or os.path.isdir(path)):
                 os.unlink(path)
                 dirnames[:] = [d for d in dirnames if d != name]
-            else:
-                os.lchown(path, 0, 0) if st.st_uid != 0 else None
+            elif st.st_uid != 0:
+                os.lchown(path, 0, 0)
     os.lchown(root, 0, 0)
 
 
@@ -329,6 +332,8 @@ class BoundedExecute(SandboxExecute):
     def preprocess(self, nb, resources, km=None):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stream_tail: dict[int, str] = {}
+        self._output_bytes: dict[int, int] = {}
+        self._truncated: set[int] = set()
         self._interrupted: set[int] = set()
         return super().preprocess(nb, resources, km=km)
 
@@ -348,7 +353,20 @@ class BoundedExecute(SandboxExecute):
             return cell
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
 
+    max_output_bytes = 8 << 20  # per cell: more is dropped (the grader's memory is at stake)
+
     def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        total = self._output_bytes.get(cell_index, 0) + size
+        self._output_bytes[cell_index] = total
+        if total > self.max_output_bytes:
+            if cell_index not in self._truncated:
+                self._truncated.add(cell_index)
+                note = nbformat.v4.new_output(
+                    "stream", name="stderr",
+                    text=f"[grader: output beyond {self.max_output_bytes >> 20} MiB dropped]\n")
+                outs.append(note)
+            return None
         out = super().output(outs, msg, display_id, cell_index)
         if msg["msg_type"] == "stream" and cell_index not in self._interrupted:
             seen = (self._stream_tail.get(cell_index, "") + msg["content"].get("text", ""))[-65536:]

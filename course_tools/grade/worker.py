@@ -89,12 +89,14 @@ def precheck(job: Job, notebooks: list[str], source_cells: dict) -> tuple[list[s
             runnable = False
             continue
         seen: dict[str, int] = {}
+        dups = set()
         for index, cell in enumerate(nb.cells):
             meta = cell.metadata.get("nbgrader", {})
             grade_id = meta.get("grade_id")
             if not grade_id or not (meta.get("grade") or meta.get("solution") or meta.get("locked")):
                 continue
-            if grade_id in seen:
+            if grade_id in seen and grade_id not in dups:
+                dups.add(grade_id)
                 reasons.append(f"duplicated grade cell '{grade_id}' in {name}.ipynb "
                                "(only the last copy is graded)")
             seen[grade_id] = index
@@ -106,6 +108,43 @@ def precheck(job: Job, notebooks: list[str], source_cells: dict) -> tuple[list[s
             if nb_name == name and src["grade"] and grade_id not in seen:
                 reasons.append(f"deleted grade cell '{grade_id}' in {name}.ipynb (scored 0)")
     return reasons, runnable
+
+
+def private_copy(job: Job, work: Path) -> Path:
+    """Copy the submission into the worker's own ``submitted/`` for nbgrader to read:
+    regular files only (a symlink would make nbgrader, as root, copy whatever it
+    points to next to the kernel), and in notebooks every duplicated grade cell
+    but the last made a plain cell (nbgrader would abort that student)."""
+    top = work / "submitted"
+    shutil.rmtree(top, ignore_errors=True)
+    src = Path(job.course, "submitted", job.student, job.assignment)
+    dest = top / job.student / job.assignment
+
+    def skip(folder, names):
+        return [n for n in names if os.path.islink(os.path.join(folder, n))
+                or not (os.path.isfile(os.path.join(folder, n))
+                        or os.path.isdir(os.path.join(folder, n)))]
+
+    shutil.copytree(src, dest, ignore=skip)
+    for path in dest.glob("*.ipynb"):
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 - prechecked; nbgrader reports it
+            continue
+        last = {}
+        for index, cell in enumerate(nb.cells):
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid:
+                last[gid] = index
+        changed = False
+        for index, cell in enumerate(nb.cells):
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid and last[gid] != index:
+                del cell.metadata["nbgrader"]
+                changed = True
+        if changed:
+            nbformat.write(nb, path)
+    return top
 
 
 def _normal(text: str) -> str:
@@ -193,6 +232,7 @@ def grade(job: Job, work: Path) -> Result:
     c = Config()
     c.merge(load_course_config(job.course))
     c.CourseDirectory.root = job.course
+    c.CourseDirectory.submitted_directory = str(private_copy(job, work))
     c.CourseDirectory.db_url = db_url
     c.CourseDirectory.assignment_id = job.assignment
     c.CourseDirectory.student_id = job.student
