@@ -91,27 +91,27 @@ def test_missing_sentinel_deadlock_is_stopped_and_named(tmp_path):
     folder = module_dir(tmp_path, "hw1", "missing_sentinel")
     report = hwcheck.run_isolated("hw1_pipeline", "hw1_solution",
                                   dict(producers=3, per_producer=100, consumers=2, gap=0.2),
-                                  timeout=8, folder=folder)
+                                  timeout=6, folder=folder)
     elapsed = time.monotonic() - started
     text = "\n".join(report["problems"])
-    assert "Still not finished after 8 s" in text
+    assert "Still not finished after 6 s" in text
     assert "you put 1 SENTINEL(s) for 2 consumers" in text
     assert "`proc.join()" in text, "should quote the line it was stuck on"
     assert report["facts"]["killed"] >= 1, "the blocked consumer must be killed"
-    assert elapsed < 8 + hwcheck._BACKSTOP
+    assert elapsed < 6 + hwcheck._BACKSTOP
 
 
 @independent
 def test_early_sentinel_is_named(tmp_path):
     text = problems(tmp_path, "hw1", "early_sentinel", "hw1_pipeline",
-                    dict(producers=3, per_producer=100, consumers=2, gap=1.0), timeout=10)
+                    dict(producers=3, per_producer=100, consumers=2, gap=1.0), timeout=6)
     assert "while a producer was still running" in text
 
 
 @independent
 def test_join_before_drain_is_named(tmp_path):
     text = problems(tmp_path, "hw1", "join_before_drain", "hw1_pipeline",
-                    dict(producers=3, per_producer=1500, consumers=3, gap=0.0), timeout=10)
+                    dict(producers=3, per_producer=1500, consumers=3, gap=0.0), timeout=12)
     assert "joining a consumer before reading all its results" in text
 
 
@@ -161,10 +161,10 @@ def test_clients_one_at_a_time_are_caught(tmp_path):
 @independent
 def test_lock_never_released_is_stopped(tmp_path):
     started = time.monotonic()
-    text = problems(tmp_path, "hw2", "lock_not_released", "hw2_rules", timeout=8)
-    assert "Still not finished after 8 s" in text
+    text = problems(tmp_path, "hw2", "lock_not_released", "hw2_rules", timeout=6)
+    assert "Still not finished after 6 s" in text
     assert "acquire()" in text, "should quote the line it was stuck on"
-    assert time.monotonic() - started < 8 + hwcheck._BACKSTOP
+    assert time.monotonic() - started < 6 + hwcheck._BACKSTOP
 
 
 # ---- the pieces
