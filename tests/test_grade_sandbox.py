@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import nbformat
-import psutil
 import pytest
 from grading_fixtures import course as fx
 from nbgrader.api import Gradebook
+from test_grade_limits import leftovers
 
 from course_tools.grade import sandbox
 
@@ -284,9 +284,7 @@ def check_gradebook_holds_every_student_and_nothing_is_left_running(graded):
     expected = set(graded["rows"]) - {"bad name"}
     assert set(scores) == expected
     assert scores["good"] == fx.MAX_SCORE
-    mine = [p for p in psutil.Process().children(recursive=True)
-            if p.status() != psutil.STATUS_ZOMBIE]
-    assert mine == []
+    assert leftovers() == []
     run = graded["proc"].stderr.split("grading run ", 1)[1].split()[0]
     for controller in ("pids", "memory"):
         assert not list(Path(f"/sys/fs/cgroup/{controller}/course-grade").glob(f"{run}-*"))

@@ -35,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seconds per cell (default: the course's Execute.timeout, else 30)")
     p.add_argument("--notebook-timeout", type=int, default=300,
                    help="seconds per notebook (default 300)")
+    p.add_argument("--hard-limit", type=int,
+                   help="seconds after which a submission's worker and everything it started "
+                        "are killed (default: notebook timeout x notebooks + 120)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory per submission")
     p.add_argument("--max-processes", type=int, default=128, help="processes per submission")
     p.add_argument("--max-notebook-mb", type=int, default=20,
@@ -148,7 +151,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
     print(f"grading run {run.name}", file=sys.stderr)
     pool = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
-    hard_limit = args.notebook_timeout * len(notebooks) + 120
+    hard_limit = args.hard_limit or args.notebook_timeout * len(notebooks) + 120
 
     def finish(job: Job, result: Result) -> None:
         graded = result.status == "graded"

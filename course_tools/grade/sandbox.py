@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 import psutil
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import ensure_async
+from jupyter_core.utils import ensure_async, run_sync
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
@@ -330,7 +330,7 @@ class BoundedExecute(SandboxExecute):
     notebook_timeout = Integer(600, help="Wall-clock seconds for one notebook.").tag(config=True)
 
     def preprocess(self, nb, resources, km=None):
-        self._deadline = time.monotonic() + self.notebook_timeout
+        self._deadline = None  # starts with the first cell: kernel start-up is not counted
         self._stream_tail: dict[int, str] = {}
         self._output_bytes: dict[int, int] = {}
         self._truncated: set[int] = set()
@@ -339,11 +339,16 @@ class BoundedExecute(SandboxExecute):
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
+        if self._deadline is None:
+            if cell is None:
+                return timeout
+            self._deadline = time.monotonic() + self.notebook_timeout
         remaining = max(1, math.ceil(self._deadline - time.monotonic()))
         return remaining if timeout is None else min(timeout, remaining)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        if cell.cell_type == "code" and time.monotonic() >= self._deadline:
+        if (cell.cell_type == "code" and self._deadline is not None
+                and time.monotonic() >= self._deadline):
             cell.outputs = [nbformat.v4.new_output(
                 "error", ename="NotebookTimeoutError",
                 evalue=f"notebook time limit ({self.notebook_timeout} s) reached; cell not run",
@@ -352,6 +357,9 @@ class BoundedExecute(SandboxExecute):
             )]
             return cell
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    # nbclient binds its sync wrapper to its own coroutine at class creation
+    execute_cell = run_sync(async_execute_cell)
 
     max_output_bytes = 8 << 20  # per cell: more is dropped (the grader's memory is at stake)
 

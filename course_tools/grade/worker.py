@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import shutil
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -263,10 +264,13 @@ def grade(job: Job, work: Path) -> Result:
         if "DeadKernelError" in log or "Kernel died" in log:
             hit = sandbox.memory_limit_hit(sandbox.SETTINGS.cgroups)
             result.reasons.append("kernel crashed" + (" (memory limit exceeded)" if hit else ""))
-        elif "UnresponsiveKernelError" in log or "unresponsive" in log:
-            result.reasons.append("kernel stopped responding (killed)")
+        elif "CellTimeoutError" in log or "UnresponsiveKernelError" in log:
+            result.reasons.append("a cell kept running after its timeout and ignored the "
+                                  "interrupt: kernel killed, notebook scored 0")
         else:
-            last = [ln for ln in log.splitlines() if ln.strip()][-1:] or [traceback.format_exc()]
+            lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+            errors = [ln for ln in lines if re.match(r"^[A-Za-z_.]*(Error|Exception): ", ln)]
+            last = errors[-1:] or lines[-1:] or [traceback.format_exc()]
             result.reasons.append(f"grading error: {last[0][:200]}")
     finally:
         os.chdir(cwd)
