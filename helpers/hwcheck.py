@@ -156,7 +156,7 @@ def run_isolated(
             _killpg(proc.pid)
             output, _ = proc.communicate(timeout=10)
             killed = True
-        _killpg(proc.pid)  # anything the student left behind in the session
+        _end_session(proc.pid)  # anything the student left behind in the session
         elapsed = time.monotonic() - started
         text = output.decode("utf-8", "replace")
         if report_path.exists():
@@ -179,6 +179,41 @@ def _tail(text: str, lines: int = 12) -> str:
     # the resource tracker's note about semaphores of killed processes is our doing, not theirs
     keep = [ln for ln in text.strip().splitlines() if "resource_tracker" not in ln]
     return "\n".join("      " + ln for ln in keep[-lines:])
+
+
+_MP_HELPERS = ("resource_tracker", "forkserver")
+
+
+def _session_members(pgid: int) -> list:
+    import psutil
+
+    members = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                members.append(p)
+        except (OSError, psutil.Error):
+            pass
+    return members
+
+
+def _end_session(pgid: int, grace: float = 3.0) -> None:
+    """Give multiprocessing's resource tracker a moment to unlink the semaphores of
+    killed processes (it does so when the runner has gone), then kill what is left."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        members = _session_members(pgid)
+        if not members:
+            return
+        try:
+            helpers_only = all(any(h in " ".join(m.cmdline()) for h in _MP_HELPERS)
+                               for m in members)
+        except Exception:  # noqa: BLE001 - gone meanwhile
+            helpers_only = True
+        if not helpers_only:
+            break
+        time.sleep(0.05)
+    _killpg(pgid)
 
 
 def _killpg(pgid: int) -> None:
