@@ -93,8 +93,10 @@ def run_slices(lane: str, n_chunks: int, chunk_iters: int) -> list[Span]:
     return stamps_to_spans(lane, stamps)
 
 
-def run_slices_to_queue(out, lane: str, n_chunks: int, chunk_iters: int) -> None:
-    """Child-process version of :func:`run_slices`: the spans go back on ``out``."""
+def run_slices_to_queue(out, start_line, lane: str, n_chunks: int, chunk_iters: int) -> None:
+    """Child-process version of :func:`run_slices`: wait at ``start_line`` (a Barrier),
+    work, and send the spans back on ``out``."""
+    start_line.wait(WAIT_LIMIT)
     out.put(run_slices(lane, n_chunks, chunk_iters))
 
 
@@ -121,10 +123,14 @@ def in_threads(n_chunks: int, chunk_iters: int) -> list[Span]:
 
 
 def in_processes(ctx, n_chunks: int, chunk_iters: int) -> list[Span]:
-    """Task A and task B in two child processes started from ``ctx``."""
-    out = ctx.Queue()
+    """Task A and task B in two child processes started from ``ctx``.
+
+    Both children wait at a start line (a Barrier) before working, so the time
+    one of them takes to start does not shift the two tasks apart.
+    """
+    out, start_line = ctx.Queue(), ctx.Barrier(2)
     procs = [
-        ctx.Process(target=run_slices_to_queue, args=(out, lane, n_chunks, chunk_iters))
+        ctx.Process(target=run_slices_to_queue, args=(out, start_line, lane, n_chunks, chunk_iters))
         for lane in ("process A", "process B")
     ]
     for p in procs:
