@@ -53,12 +53,21 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess
     return time.monotonic() - start, proc
 
 
+def gradebook_scores(course: Path) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.student.id: s.score for s in gb.find_assignment(fx.ASSIGNMENT).submissions}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=40)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--cell-timeout", type=int, default=10)
     p.add_argument("--keep", action="store_true", help="keep the generated courses")
+    p.add_argument("--ours-first", action="store_true",
+                   help="run course-grade before nbgrader (to see any order/load bias)")
     args = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
@@ -70,12 +79,20 @@ def main() -> int:
         shutil.copytree(base, tmp / "ours")
         bindir = Path(sys.executable).parent
 
-        plain_s, plain = timed([str(bindir / "nbgrader"), "autograde", fx.ASSIGNMENT,
-                                f"--Execute.timeout={args.cell_timeout}"], base)
-        ours_s, ours = timed([str(bindir / "course-grade"), fx.ASSIGNMENT, "--course",
-                              str(tmp / "ours"), "--workers", str(args.workers),
-                              "--cell-timeout", str(args.cell_timeout), "--no-feedback"],
-                             tmp / "ours")
+        def run_plain():
+            return timed([str(bindir / "nbgrader"), "autograde", fx.ASSIGNMENT,
+                          f"--Execute.timeout={args.cell_timeout}"], base)
+
+        def run_ours():
+            return timed([str(bindir / "course-grade"), fx.ASSIGNMENT, "--course",
+                          str(tmp / "ours"), "--workers", str(args.workers),
+                          "--cell-timeout", str(args.cell_timeout), "--no-feedback"],
+                         tmp / "ours")
+
+        if args.ours_first:
+            (ours_s, ours), (plain_s, plain) = run_ours(), run_plain()
+        else:
+            (plain_s, plain), (ours_s, ours) = run_plain(), run_ours()
         for name, proc in (("nbgrader autograde", plain), ("course-grade", ours)):
             if proc.returncode != 0:
                 print(f"{name} exited {proc.returncode}:\n{proc.stderr[-3000:]}", file=sys.stderr)
@@ -89,6 +106,8 @@ def main() -> int:
         print(f"  sequential nbgrader autograde : {plain_s:7.1f} s")
         print(f"  course-grade ({args.workers} workers, sandboxed): {ours_s:7.1f} s")
         print(f"  ratio: {plain_s / ours_s:.2f}x faster  (target >= 1.7x on 2 cores)")
+        same = gradebook_scores(base) == gradebook_scores(tmp / "ours")
+        print(f"  identical scores in both gradebooks: {'yes' if same else 'NO'}")
         with (tmp / "ours" / "grades" / f"{fx.ASSIGNMENT}.csv").open() as fh:
             rows = list(csv.DictReader(fh))
         for kind in ("deadlock", "slow", "ok"):
@@ -97,7 +116,7 @@ def main() -> int:
             if secs:
                 print(f"  course-grade per {kind:8s} submission: max {max(secs):5.1f} s, "
                       f"mean {sum(secs) / len(secs):5.1f} s; scores {', '.join(scores)}")
-        return 0 if plain.returncode == 0 and ours.returncode == 0 else 1
+        return 0 if plain.returncode == 0 and ours.returncode == 0 and same else 1
     finally:
         if args.keep:
             print(f"courses kept in {tmp}")

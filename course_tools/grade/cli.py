@@ -155,12 +155,19 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
 
     def finish(job: Job, result: Result) -> None:
         graded = result.status == "graded"
-        gradebook.record(str(course), db_url, a, job.student, use_outputs=graded)
+        try:
+            gradebook.record(str(course), db_url, a, job.student, use_outputs=graded)
+        except Exception as exc:  # noqa: BLE001 - reported; the other students go on
+            result.status, graded = "failed", False
+            result.reasons.append(f"could not record grades in the gradebook: {exc!r}"[:300])
         if graded and not args.no_feedback:
             problem = generate_feedback(course, db_url, a, job.student)
             if problem:
                 result.reasons.append(problem)
-        score, max_score = gradebook.scores(db_url, a, job.student)
+        try:
+            score, max_score = gradebook.scores(db_url, a, job.student)
+        except Exception:  # noqa: BLE001 - same as above
+            score, max_score = 0.0, 0.0
         state[job.student] = {"fingerprint": prints[job.student], "status": result.status,
                               "reasons": result.reasons, "score": score, "max_score": max_score,
                               "seconds": result.seconds or hard_limit,
