@@ -119,6 +119,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: another worker may still hold a live segment
     new = _shm_segments() - session.config.stash.get(_SHM_KEY, set())
     if new:
         session.config.get_terminal_writer().line(
