@@ -159,6 +159,14 @@ def grade_class(tmp_path: Path) -> dict:
     fx.make_submission(root, "snoop", snoop_code(root, server.port))
     (root / "submitted/snoop/ga/secret").symlink_to(root / "gradebook.db")
     fx.make_submission(root, "edited", ATTACKS["wrong"], edit_test="assert True")
+    # modules that would run as root if the grader imported from the kernel's folder
+    fx.make_submission(root, "shadow")
+    pwn = f"open({str(tmp_path / 'pwned')!r}, 'w').write('root ran student code')\n"
+    for rel in ("course_tools/__init__.py", "course_tools/grade/__init__.py",
+                "course_tools/grade/sandbox_init.py", "json.py"):
+        path = root / "submitted/shadow/ga" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(pwn if rel != "json.py" else pwn + "from _json import *\n")
     fx.make_submission(root, "duplicated", fx.CORRECT, duplicate_answer=True)
     fx.write_raw(root, "invalid", b'{"cells": [ this is not json')
     big = fx.release_notebook(root)
@@ -178,7 +186,7 @@ def grade_class(tmp_path: Path) -> dict:
     with (root / "grades" / "ga.csv").open() as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
     return {"root": root, "proc": proc, "rows": rows, "server": server, "before": before,
-            "elapsed": elapsed}
+            "elapsed": elapsed, "pwned": tmp_path / "pwned"}
 
 
 def row(graded, student):
@@ -257,6 +265,11 @@ def check_sandbox_hides_teacher_files_other_students_and_host_network(graded):
     assert sha(root / "submitted/good/ga/ga.ipynb") == graded["before"]["good"]
 
 
+def check_student_modules_never_run_as_root(graded):
+    assert not graded["pwned"].exists()
+    assert row(graded, "shadow")["status"] in ("graded", "failed")
+
+
 def check_edited_test_cell_is_restored_and_reported(graded):
     assert "edited test cell 'test_square'" in row(graded, "edited")["reasons"]
     assert score(graded, "edited") == 0
@@ -321,6 +334,7 @@ def test_hostile_class(tmp_path):
         (check_unpicklable_worker_is_diagnosed_before_the_timeout, ()),
         (check_sandbox_hides_teacher_files_other_students_and_host_network, ()),
         (check_edited_test_cell_is_restored_and_reported, ()),
+        (check_student_modules_never_run_as_root, ()),
         *[(check_bad_input_is_reported_for_that_student_only, case) for case in BAD_INPUT],
         (check_gradebook_holds_every_student_and_nothing_is_left_running, ()),
         (check_resume_regrades_only_changed_submissions, ()),

@@ -55,8 +55,7 @@ class Settings:
     cpu_seconds: int = 600
     file_bytes: int = 256 << 20
     keep: list[str] = field(default_factory=list)  # extra paths the kernel may read
-    # filled while running: what each kernel's init reported, and its cgroups
-    reports: list[dict] = field(default_factory=list)
+    # filled while running: each kernel's cgroups and its init's status file
     cgroups: list[Path] = field(default_factory=list)
     status_files: list[str] = field(default_factory=list)
 
@@ -281,13 +280,15 @@ class SandboxKernelManager(AsyncKernelManager):
         cgroups = _make_cgroups(f"{s.slot}-{kid}", s)
         s.cgroups.extend(cgroups)
         join = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))} && " for c in cgroups)
-        unshare = ["unshare", "--mount", "--pid", "--net", "--fork", "--kill-child",
-                   "--mount-proc", "--propagation", "private",
-                   sys.executable, "-m", "course_tools.grade.sandbox_init", spec_path]
+        # The kernel's cwd holds the student's files: root's Python must not import
+        # from there (-I: isolated mode, and the launch happens from /).
+        unshare = [shutil.which("unshare") or "/usr/bin/unshare", "--mount", "--pid", "--net",
+                   "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
+                   sys.executable, "-I", "-m", "course_tools.grade.sandbox_init", spec_path]
         # unshare must survive the SIGINT/SIGTERM that jupyter_client sends to the
         # process group: init (its child) forwards SIGINT to the kernel, and on
         # SIGTERM records leftovers and ends the namespace.
-        script = join + "trap '' INT TERM; exec " + shlex.join(unshare)
+        script = join + "trap '' INT TERM; cd / && exec " + shlex.join(unshare)
         return ["/bin/sh", "-c", script], kw
 
 
