@@ -5,9 +5,11 @@ kills the worker and everything it started; a fresh worker grades the next one."
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 import time
+import zipfile
 
 import psutil
 import pytest
@@ -39,16 +41,22 @@ def grade(root, *args):
 def test_notebook_limit_and_hard_limit(tmp_path):
     root = fx.make_course(tmp_path / "course")
     fx.make_submission(root, "a_slow", SLOW + fx.CORRECT)
-    fx.make_submission(root, "b_good")
+    # b_good hands in through the LMS: a zip named the Canvas way
+    good = fx.make_submission(root, "b_good")
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as zf:
+        zf.write(good, "bgood_4711_0815_ga.ipynb")  # <login>_<ids>_<file>
+    shutil.rmtree(root / "submitted" / "b_good")
 
     # 8 s of cell time per notebook: the 10 s answer cell is stopped at 8 s and
     # the test cells after it are not run
-    rows, _ = grade(root, "--cell-timeout", "30", "--notebook-timeout", "8")
+    rows, _ = grade(root, "--cell-timeout", "30", "--notebook-timeout", "8", "--lms", str(export))
+    assert float(rows["bgood"]["score"]) == fx.MAX_SCORE
+    shutil.move(root / "submitted" / "bgood", root / "submitted" / "b_good")
     slow = rows["a_slow"]
     assert "timeout in cell 2 (answer)" in slow["reasons"]
     assert "notebook time limit reached: cell 3 (test_square)" in slow["reasons"]
     assert float(slow["score"]) == 0
-    assert float(rows["b_good"]["score"]) == fx.MAX_SCORE
 
     # a kernel that ignores interrupts, under a hard limit of 8 s: its worker and
     # everything it started are killed, and a fresh worker grades the next student
