@@ -14,6 +14,7 @@ sets ``SETTINGS`` before each submission.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import os
@@ -81,6 +82,7 @@ def cgroups_available() -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1)
 def probe() -> str | None:
     """None when the sandbox works here, else why not (in words)."""
     if sys.platform != "linux":
