@@ -11,10 +11,10 @@ import sys
 import time
 import zipfile
 
-import psutil
 import pytest
 from grading_fixtures import course as fx
 
+from course_tools import leftovers as course_leftovers
 from course_tools.grade import sandbox
 
 pytestmark = [
@@ -73,15 +73,4 @@ def test_notebook_limit_and_hard_limit(tmp_path):
 
 def leftovers(grace: float = 5.0) -> list[str]:
     """Descendants still running after a short grace (a killed process takes a moment)."""
-    deadline = time.monotonic() + grace
-    while True:
-        left = []
-        for p in psutil.Process().children(recursive=True):
-            try:
-                if p.status() != psutil.STATUS_ZOMBIE:
-                    left.append(f"{p.pid} {' '.join(p.cmdline())[:150]}")
-            except psutil.Error:
-                pass
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.2)
+    return [course_leftovers.describe(p) for p in course_leftovers.leftover_processes(grace)]

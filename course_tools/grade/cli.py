@@ -88,6 +88,11 @@ def make_run_dir() -> Path:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # nbgrader shells out to tools installed beside this interpreter (alembic creates
+    # the gradebook), so work even when the teacher did not activate the venv.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     warnings.filterwarnings("ignore", module="nbgrader")  # SQLAlchemy noise from nbgrader.api
     warnings.filterwarnings("ignore", message=".*not in session.*")
     course = Path(args.course).resolve()
