@@ -56,19 +56,21 @@ lint: env
 	$(BIN)/ruff check .
 
 # PostgreSQL server binaries: tests/test_grade_postgres.py starts its own server.
+# Four workers on two cores: most of these tests wait (kernels starting, deadlocks
+# running into their time limits) rather than compute.
 test-unit: env
 	@scripts/ensure-debian-packages.sh postgresql
 	@for m in $(START_METHODS); do \
 	  echo "== unit tests under MP_START_METHOD=$$m"; \
 	  only_once=$$([ $$m = spawn ] || echo '-m "not start_method_independent"'); \
-	  eval MP_START_METHOD=$$m $(PYTEST) -q -n 2 tests --ignore=tests/browser $$only_once || exit 1; \
+	  eval MP_START_METHOD=$$m $(PYTEST) -q -n 4 --dist worksteal tests --ignore=tests/browser $$only_once || exit 1; \
 	done
 
 # Every lecture notebook under every start method, strict output comparison.
 test-notebooks: env
 	@for m in $(START_METHODS); do \
 	  echo "== notebooks under MP_START_METHOD=$$m"; \
-	  MP_START_METHOD=$$m $(PYTEST) -q -p no:cacheprovider -n 2 --dist loadfile \
+	  MP_START_METHOD=$$m $(PYTEST) -q -p no:cacheprovider -n 3 --dist loadfile \
 	    --nbval --nbval-current-env --nbval-cell-timeout=120 \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) || exit 1; \
 	done

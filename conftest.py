@@ -6,8 +6,9 @@ notebooks (nbval) alike: nothing a test or notebook started may outlive it.
   still visible here. After the last test of each file (for a notebook: after its
   kernel was shut down) any remaining descendant fails that file's teardown and
   is killed so it cannot disturb the next file.
-* Shared memory: a ``multiprocessing.shared_memory`` segment that appears in
-  /dev/shm during the run and is still there at the end fails the session.
+* Shared memory: a ``multiprocessing.shared_memory`` segment or a named
+  semaphore that appears in /dev/shm during the run and is still there at the
+  end fails the session.
 """
 
 from __future__ import annotations
@@ -24,8 +25,28 @@ _GRACE_SECONDS = float(os.environ.get("COURSE_LEFTOVER_GRACE", "10"))
 _SHM_KEY = pytest.StashKey[set]()
 
 
+def _shut_nbval_kernels_down_gracefully() -> None:
+    """nbval stops each notebook's kernel with ``shutdown_kernel(now=True)``: a
+    SIGKILL that also kills the kernel's multiprocessing resource tracker, so the
+    named semaphores of any Queue or Lock still alive leak into /dev/shm. JupyterLab
+    shuts a kernel down politely (shutdown request, then kill after a grace
+    period); do the same, so tests see what a student's machine sees."""
+    try:
+        from nbval.kernel import RunningKernel
+    except ImportError:
+        return
+
+    def stop(self):
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+        del self.km
+
+    RunningKernel.stop = stop
+
+
 def pytest_configure(config: pytest.Config) -> None:
     leftovers.become_subreaper()
+    _shut_nbval_kernels_down_gracefully()
     config.stash[_SHM_KEY] = leftovers.shm_segments()
 
 
@@ -50,7 +71,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     new = leftovers.shm_segments() - session.config.stash.get(_SHM_KEY, set())
     if new:
         session.config.get_terminal_writer().line(
-            f"FAILED: shared-memory segments left in {leftovers.SHM_DIR}: "
+            f"FAILED: shared-memory segments or semaphores left in {leftovers.SHM_DIR}: "
             f"{', '.join(sorted(new))}",
             red=True,
         )

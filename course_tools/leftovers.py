@@ -28,10 +28,13 @@ def become_subreaper() -> None:
 
 
 def shm_segments() -> set[str]:
-    """Names of multiprocessing.shared_memory segments on this machine."""
+    """Names in /dev/shm that multiprocessing creates: shared_memory segments
+    (``psm_``) and, under spawn and forkserver, the named semaphores behind every
+    Lock, Semaphore, Event and Queue (``sem.mp-``), which outlive their process
+    when it is killed before its resource tracker can unlink them."""
     if not SHM_DIR.is_dir():
         return set()
-    return {n for n in os.listdir(SHM_DIR) if n.startswith(("psm_", "wnsm_"))}
+    return {n for n in os.listdir(SHM_DIR) if n.startswith(("psm_", "wnsm_", "sem.mp-"))}
 
 
 def _is_own_mp_helper(proc: psutil.Process) -> bool:

@@ -79,7 +79,30 @@ def test_leaks_segment():
     result = _run(pytester)
     name = (pytester.path / "leaked_name").read_text().lstrip("/")
     try:
-        result.stdout.fnmatch_lines([f"*shared-memory segments left*{name}*"])
+        result.stdout.fnmatch_lines([f"*shared-memory segments or semaphores left*{name}*"])
+        assert result.ret != 0
+    finally:
+        Path("/dev/shm", name).unlink(missing_ok=True)
+
+
+def test_leftover_named_semaphore_fails_the_session(pytester):
+    pytester.makepyfile(
+        test_sem="""
+import multiprocessing
+from multiprocessing import resource_tracker
+def test_leaks_semaphore():
+    lock = multiprocessing.get_context("spawn").Lock()
+    name = lock._semlock.name
+    # what a SIGKILLed process leaves: nobody unlinks it
+    resource_tracker.unregister(name, "semaphore")
+    open("leaked_name", "w").write("sem." + name.lstrip("/"))
+    lock._leak = lock  # keep it alive until exit
+"""
+    )
+    result = _run(pytester)
+    name = (pytester.path / "leaked_name").read_text()
+    try:
+        result.stdout.fnmatch_lines([f"*semaphores left*{name}*"])
         assert result.ret != 0
     finally:
         Path("/dev/shm", name).unlink(missing_ok=True)
