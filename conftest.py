@@ -8,7 +8,8 @@ notebooks (nbval) alike: nothing a test or notebook started may outlive it.
   is killed so it cannot disturb the next file.
 * Shared memory: a ``multiprocessing.shared_memory`` segment or a named
   semaphore that appears in /dev/shm during the run and is still there at the
-  end fails the session.
+  end, mapped by no process, fails the session. (A mapped one belongs to a live
+  process, e.g. of another test run on the machine.)
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return  # an xdist worker: another worker may still hold a live segment
-    new = leftovers.shm_segments() - session.config.stash.get(_SHM_KEY, set())
+    new = leftovers.leaked_shm(session.config.stash.get(_SHM_KEY, set()))
     if new:
         session.config.get_terminal_writer().line(
             f"FAILED: shared-memory segments or semaphores left in {leftovers.SHM_DIR}: "

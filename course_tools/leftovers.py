@@ -37,6 +37,42 @@ def shm_segments() -> set[str]:
     return {n for n in os.listdir(SHM_DIR) if n.startswith(("psm_", "wnsm_", "sem.mp-"))}
 
 
+def shm_in_use() -> set[str]:
+    """Names in /dev/shm that some live process has mapped (an open Lock, Queue or
+    SharedMemory). Only unmapped names are leaks: a mapped one belongs to a process
+    still running, perhaps another test run on the same machine. Matched by inode:
+    glibc maps a semaphore under a temporary name before linking it to its own."""
+    inodes = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text()
+        except OSError:
+            continue  # the process ended, or is not ours to read
+        for line in text.splitlines():
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].startswith(f"{SHM_DIR}/"):
+                inodes.add(int(fields[4]))
+    used = set()
+    for name in shm_segments():
+        try:
+            if (SHM_DIR / name).stat().st_ino in inodes:
+                used.add(name)
+        except OSError:
+            pass
+    return used
+
+
+def leaked_shm(before: set[str], grace: float = 2.0) -> set[str]:
+    """Names created since ``before`` that no process maps, still there after ``grace``
+    seconds (a resource tracker may be unlinking them right now)."""
+    deadline = time.monotonic() + grace
+    while True:
+        leaked = shm_segments() - before - shm_in_use()
+        if not leaked or time.monotonic() >= deadline:
+            return leaked
+        time.sleep(0.2)
+
+
 def _is_own_mp_helper(proc: psutil.Process) -> bool:
     try:
         if proc.ppid() != os.getpid():

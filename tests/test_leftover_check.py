@@ -87,17 +87,20 @@ def test_leaks_segment():
 
 def test_leftover_named_semaphore_fails_the_session(pytester):
     pytester.makepyfile(
-        test_sem="""
-import multiprocessing
+        test_sem='''
+import subprocess, sys
+CHILD = """
+import multiprocessing, os
 from multiprocessing import resource_tracker
-def test_leaks_semaphore():
-    lock = multiprocessing.get_context("spawn").Lock()
-    name = lock._semlock.name
-    # what a SIGKILLed process leaves: nobody unlinks it
-    resource_tracker.unregister(name, "semaphore")
-    open("leaked_name", "w").write("sem." + name.lstrip("/"))
-    lock._leak = lock  # keep it alive until exit
+lock = multiprocessing.get_context("spawn").Lock()
+name = lock._semlock.name
+resource_tracker.unregister(name, "semaphore")  # as if the tracker had been killed too
+open("leaked_name", "w").write("sem." + name.lstrip("/"))
+os._exit(0)  # killed: nobody unlinks the semaphore
 """
+def test_leaks_semaphore():
+    subprocess.run([sys.executable, "-c", CHILD], check=True, timeout=60)
+'''
     )
     result = _run(pytester)
     name = (pytester.path / "leaked_name").read_text()
