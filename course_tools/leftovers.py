@@ -62,7 +62,7 @@ def shm_in_use() -> set[str]:
     return used
 
 
-def leaked_shm(before: set[str], grace: float = 2.0) -> set[str]:
+def leaked_shm(before: set[str], grace: float = 5.0) -> set[str]:
     """Names created since ``before`` that no process maps, still there after ``grace``
     seconds (a resource tracker may be unlinking them right now)."""
     deadline = time.monotonic() + grace
