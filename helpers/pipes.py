@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import queue
 
+# The same measurement through a Queue, for the Pipe-vs-Queue comparison (lecture 01's).
+from helpers.queue_bench import measure_queue_throughput as measure_queue_throughput
 from helpers.startmethod import context
 from helpers.timing import now
 
@@ -63,15 +65,6 @@ def _send_payloads(conn, msg_bytes: int, n_msgs: int, ready) -> None:
     conn.close()
 
 
-def _put_payloads(q, msg_bytes: int, n_msgs: int, ready) -> None:
-    """Child side of the Queue throughput measurement."""
-    payload = b"x" * msg_bytes
-    ready.wait(WAIT)
-    for _ in range(n_msgs):
-        q.put(payload)
-    # The process exits only after the queue's feeder thread has flushed every item.
-
-
 def _check_args(msg_bytes: int, n_msgs: int) -> None:
     if msg_bytes < 0 or n_msgs < 1:
         raise ValueError("need msg_bytes >= 0 and n_msgs >= 1")
@@ -118,34 +111,6 @@ def measure_pipe_throughput(msg_bytes: int, n_msgs: int, ctx=None, *, duplex: bo
     finally:
         parent_end.close()
         _finish(proc, "measure_pipe_throughput")
-    return n_msgs / elapsed
-
-
-def measure_queue_throughput(msg_bytes: int, n_msgs: int, ctx=None) -> float:
-    """The same measurement as :func:`measure_pipe_throughput`, through ``ctx.Queue()``."""
-    _check_args(msg_bytes, n_msgs)
-    ctx = ctx or context()
-    q = ctx.Queue()
-    ready = ctx.Barrier(2)
-    proc = ctx.Process(target=_put_payloads, args=(q, msg_bytes, n_msgs, ready))
-    proc.start()
-    try:
-        ready.wait(WAIT)
-        start = now()
-        for i in range(n_msgs):
-            try:
-                q.get(timeout=WAIT)
-            except queue.Empty:
-                raise TimeoutError(
-                    f"item {i} of {n_msgs} did not arrive within {WAIT:.0f} s"
-                ) from None
-        elapsed = now() - start
-    finally:
-        # drain the queue before joining: a child that put items exits only once
-        # they have been read ("joining processes that use queues")
-        _finish(proc, "measure_queue_throughput")
-        q.close()
-        q.join_thread()
     return n_msgs / elapsed
 
 
