@@ -12,6 +12,8 @@ from pathlib import Path
 
 import psutil
 
+from helpers.procs import kill_all
+
 PR_SET_CHILD_SUBREAPER = 36
 SHM_DIR = Path("/dev/shm")
 # Long-lived helpers multiprocessing starts once per parent process (the resource
@@ -119,10 +121,5 @@ def describe(proc: psutil.Process) -> str:
 
 
 def kill(procs: list[psutil.Process]) -> None:
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=5)
+    kill_all(procs)
     reap_zombies()

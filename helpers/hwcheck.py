@@ -386,6 +386,8 @@ def install_sentinel_counter(state: State, sentinel) -> None:
 def kill_children() -> list[str]:
     import psutil
 
+    from helpers.procs import kill_all
+
     me = psutil.Process()
     victims = []
     for child in me.children(recursive=True):
@@ -396,12 +398,7 @@ def kill_children() -> list[str]:
             victims.append(child)
         except psutil.Error:
             pass
-    for child in victims:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(victims, timeout=5)
+    kill_all(victims)
     return [str(v.pid) for v in victims]
 
 

@@ -25,6 +25,7 @@ from typing import Callable, Iterator
 
 import psutil
 
+from helpers.procs import kill_all
 from helpers.startmethod import context
 
 HOST = "127.0.0.1"
@@ -177,12 +178,7 @@ class RunningServer:
 
 def _kill_all(procs: list[psutil.Process]) -> list[psutil.Process]:
     alive = _wait_gone(procs, timeout=0)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    kill_all(alive)
     return alive
 
 

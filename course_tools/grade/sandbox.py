@@ -36,6 +36,8 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from helpers.procs import kill_all
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "course-grade"
 MARKER = "COURSE_GRADE_SLOT"  # env var carried by every root-owned process of a slot
@@ -187,12 +189,7 @@ def kill_marked(slot: str) -> int:
                 victims.append(proc)
         except psutil.Error:
             pass
-    for proc in victims:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(victims, timeout=5)
+    kill_all(victims)
     return len(victims)
 
 

@@ -30,6 +30,8 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
+from helpers.procs import terminate_then_kill
+
 # Assertions on the page wait this long (ms) before failing: 2 busy cores.
 expect.set_options(timeout=30_000)
 
@@ -75,19 +77,7 @@ def _free_port() -> int:
 
 
 def _kill_tree(procs: list[psutil.Process], grace: float = 10.0) -> None:
-    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
+    terminate_then_kill(procs, grace)
 
 
 class Lab:
