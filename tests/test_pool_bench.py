@@ -13,14 +13,6 @@ from helpers.local_http import DelayServer
 from helpers.timing import Span, Stats
 
 
-@pytest.fixture(scope="module")
-def pool():
-    with context().Pool(2) as p:
-        yield p
-        p.close()
-        p.join()
-
-
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 100, 1000])
 def test_default_chunksize_matches_what_map_uses(pool, monkeypatch, n):
     seen = []

@@ -21,14 +21,6 @@ from helpers.pool_tasks import (
 from helpers.timing import now
 
 
-@pytest.fixture(scope="module")
-def pool():
-    with context().Pool(2) as p:
-        yield p
-        p.close()
-        p.join()
-
-
 @pytest.mark.start_method_independent
 def test_trivial_and_cpu_task_compute_their_results():
     assert trivial(41) == 42
