@@ -423,7 +423,9 @@ class SlowItems(list):
             yield item
 
     def __reduce__(self):
-        return (SlowItems, (list(self), self.gap))
+        # list.__iter__, not ours: pickling (to start a producer under spawn) must not
+        # pause; the lull belongs in the producer process
+        return (SlowItems, (list(list.__iter__(self)), self.gap))
 
 
 def make_batches(producers: int, per_producer: int, gap: float = 0.0) -> list[SlowItems]:

@@ -85,6 +85,21 @@ def test_polling_consumer_is_named(tmp_path):
     assert "get_nowait()" in text and "never consumed" in text
 
 
+def test_lull_is_in_the_producer_not_in_pickling():
+    """The producers' quiet moment happens while they iterate, in their own process;
+    pickling a batch (to start a producer under spawn) must not pause the parent."""
+    import pickle
+
+    batch = hwcheck.make_batches(1, 10, gap=0.5)[0]
+    started = time.monotonic()
+    copy = pickle.loads(pickle.dumps(batch))
+    assert time.monotonic() - started < 0.2
+    assert list.__iter__(copy) and copy.gap == 0.5 and copy == batch
+    started = time.monotonic()
+    assert list(copy) == list(range(10))
+    assert time.monotonic() - started >= 0.5
+
+
 @independent
 def test_missing_sentinel_deadlock_is_stopped_and_named(tmp_path):
     started = time.monotonic()
