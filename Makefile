@@ -19,7 +19,7 @@ PYTHON ?= $(shell for p in /usr/bin/python3 python3 python3.13 python3.12 python
 
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
-START_METHODS := spawn forkserver fork
+START_METHODS := spawn,forkserver,fork
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
 .PHONY: help env lab test test-unit test-notebooks test-browser lint outputs grade release clean
@@ -56,24 +56,21 @@ lint: env
 	$(BIN)/ruff check .
 
 # PostgreSQL server binaries: tests/test_grade_postgres.py starts its own server.
-# Four workers on two cores: most of these tests wait (kernels starting, deadlocks
-# running into their time limits) rather than compute.
+# One session runs every test under all three start methods (--start-methods,
+# course_tools/pytest_start_methods.py), so xdist spreads all of them over its
+# workers; four workers on two cores because most of these tests wait (kernels
+# starting, deadlocks running into their time limits) rather than compute.
+# MP_START_METHOD=fork $(PYTEST) tests  still runs them under one method.
 test-unit: env
 	@scripts/ensure-debian-packages.sh postgresql
-	@for m in $(START_METHODS); do \
-	  echo "== unit tests under MP_START_METHOD=$$m"; \
-	  only_once=$$([ $$m = spawn ] || echo '-m "not start_method_independent"'); \
-	  eval MP_START_METHOD=$$m $(PYTEST) -q -n 4 --dist worksteal tests --ignore=tests/browser $$only_once || exit 1; \
-	done
+	$(PYTEST) -q -n 4 --dist worksteal tests --ignore=tests/browser --start-methods=$(START_METHODS)
 
-# Every lecture notebook under every start method, strict output comparison.
+# Every lecture notebook under every start method (00-review.ipynb[fork], ...),
+# strict output comparison.
 test-notebooks: env
-	@for m in $(START_METHODS); do \
-	  echo "== notebooks under MP_START_METHOD=$$m"; \
-	  MP_START_METHOD=$$m $(PYTEST) -q -p no:cacheprovider -n 3 --dist loadfile \
-	    --nbval --nbval-current-env --nbval-cell-timeout=120 \
-	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) || exit 1; \
-	done
+	$(PYTEST) -q -p no:cacheprovider -n 3 --dist loadfile \
+	  --nbval --nbval-current-env --nbval-cell-timeout=120 \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg --start-methods=$(START_METHODS) $(NOTEBOOKS)
 
 # The course in real JupyterLab, driven in headless Chromium (Debian's package,
 # installed here when missing, with a CJK font for the Chinese text).

@@ -20,6 +20,9 @@ import pytest
 
 from course_tools import leftovers
 
+# --start-methods: every test and notebook under several start methods in one run
+pytest_plugins = ["course_tools.pytest_start_methods"]
+
 # How long a finished file's processes get to exit on their own (kernel shutdown
 # takes a moment); tests of this check shorten it.
 _GRACE_SECONDS = float(os.environ.get("COURSE_LEFTOVER_GRACE", "10"))
@@ -51,10 +54,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SHM_KEY] = leftovers.shm_segments()
 
 
+def _file_of(item: pytest.Item) -> str:
+    """The test file, or the notebook under one start method (``x.ipynb[fork]``)."""
+    return item.nodeid.split("::", 1)[0]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     result = yield
-    if nextitem is None or nextitem.path != item.path:
+    if nextitem is None or _file_of(nextitem) != _file_of(item):
         left = leftovers.leftover_processes(_GRACE_SECONDS)
         if left:
             listing = "\n  ".join(leftovers.describe(p) for p in left)
