@@ -225,6 +225,7 @@ def _output(proc: subprocess.Popen, timeout: float) -> str:
         raise
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_nbgrader_validate_source_passes_release_fails(tmp_path):
     """`nbgrader validate` exits 0 either way (nbgrader#1908): read its output. The source

@@ -12,7 +12,9 @@ import nbformat
 import pytest
 from hw_course import BIN, ROOT, make_course
 
-pytestmark = [pytest.mark.start_method_independent, pytest.mark.timeout(400)]
+pytestmark = [
+    pytest.mark.start_method_independent, pytest.mark.slow, pytest.mark.timeout(400),
+]
 ASSIGNMENTS = ("hw1", "hw2")
 
 

@@ -24,7 +24,9 @@ from hw_course import (
     submit_via_exchange,
 )
 
-pytestmark = [pytest.mark.start_method_independent, pytest.mark.timeout(600)]
+pytestmark = [
+    pytest.mark.start_method_independent, pytest.mark.slow, pytest.mark.timeout(600),
+]
 
 # sample -> (expected score, words its feedback must contain)
 HW1 = {
