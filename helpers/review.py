@@ -265,7 +265,7 @@ def describe_parent(ppid: int) -> str:
         cmdline = " ".join(psutil.Process(ppid).cmdline())
     except psutil.Error:
         return "a process that has exited"
-    if "forkserver" in cmdline:
+    if "from multiprocessing.forkserver import main" in cmdline:  # how it is started
         return "the fork server (a helper process this process started)"
     return "another process"
 

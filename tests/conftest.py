@@ -30,6 +30,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = ordered + rest
 
 
+@pytest.fixture
+def ctx(mp_start_method):
+    """The multiprocessing context of the start method this test runs under."""
+    return context()
+
+
 @pytest.fixture(scope="module")
 def pool(mp_start_method):
     """A two-worker pool of this module's start method, shared by its tests."""

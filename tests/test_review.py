@@ -8,10 +8,9 @@ import sys
 import psutil
 import pytest
 
-from helpers import context, review
+from helpers import review
 from helpers.timing import Span
 
-ctx = context()
 # no child process involved: the start method cannot matter (make test runs these once)
 independent = pytest.mark.start_method_independent
 
@@ -94,7 +93,7 @@ def test_in_threads_runs_both_lanes():
     _check_two_lanes(spans, ["thread A", "thread B"])
 
 
-def test_in_processes_runs_both_lanes_in_children():
+def test_in_processes_runs_both_lanes_in_children(ctx):
     spans = review.in_processes(ctx, 40, review.calibrate(0.0005))
     _check_two_lanes(spans, ["process A", "process B"])
 
@@ -102,7 +101,7 @@ def test_in_processes_runs_both_lanes_in_children():
 # --- process states ---------------------------------------------------------------
 
 
-def test_blocked_child_sleeps_then_runs():
+def test_blocked_child_sleeps_then_runs(ctx):
     inbox, outbox, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
     p = ctx.Process(target=review.wait_then_spin, args=(inbox, outbox, stop))
     p.start()
@@ -121,7 +120,7 @@ def test_blocked_child_sleeps_then_runs():
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
-def test_pinned_spinners_share_one_cpu():
+def test_pinned_spinners_share_one_cpu(ctx):
     cpu = min(os.sched_getaffinity(0))
     stop, outbox = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=review.spin_pinned, args=(cpu, stop, outbox)) for _ in range(2)]
@@ -148,7 +147,7 @@ def test_cpu_seconds_grows_while_busy():
 # --- what a process is ------------------------------------------------------------
 
 
-def test_child_has_its_own_globals_and_reports_pid():
+def test_child_has_its_own_globals_and_reports_pid(ctx):
     review.COUNTER = 7
     try:
         out = ctx.Queue()
@@ -182,23 +181,23 @@ def test_describe_parent_of_a_stranger():
 
 
 @pytest.mark.parametrize("keys", [1, 2])
-def test_semaphore_never_lets_more_than_n_inside(keys):
+def test_semaphore_never_lets_more_than_n_inside(ctx, keys):
     spans = review.measure_occupancy(ctx, ctx.Semaphore(keys), n_workers=4, hold=0.1)
     assert sorted(s.lane for s in spans) == [f"worker {i}" for i in range(4)]
     assert 1 <= review.max_concurrency(spans) <= keys
 
 
-def test_lock_lets_one_inside():
+def test_lock_lets_one_inside(ctx):
     spans = review.measure_occupancy(ctx, ctx.Lock(), n_workers=3, hold=0.05)
     assert review.max_concurrency(spans) == 1
 
 
-def test_no_guard_still_records_every_worker():
+def test_no_guard_still_records_every_worker(ctx):
     spans = review.measure_occupancy(ctx, None, n_workers=3, hold=0.05)
     assert len(spans) == 3
 
 
-def test_event_wait_returns_true_when_set_and_false_on_timeout():
+def test_event_wait_returns_true_when_set_and_false_on_timeout(ctx):
     out, ev = ctx.Queue(), ctx.Event()
     p = ctx.Process(target=review.wait_for_event, args=(ev, out, 30))
     p.start()
@@ -247,24 +246,24 @@ def cars(tmp_path, monkeypatch):
     sys.modules.pop("_test_cars", None)
 
 
-def test_traffic_cars_that_wait_pass_after_green(cars):
+def test_traffic_cars_that_wait_pass_after_green(ctx, cars):
     green, passed = review.run_traffic(ctx, cars.waits, n_cars=3, red_seconds=0.2)
     assert green is not None and sorted(passed) == ["car 0", "car 1", "car 2"]
     assert all(t >= green for t in passed.values())
 
 
-def test_traffic_cars_that_run_the_red_light_are_caught(cars):
+def test_traffic_cars_that_run_the_red_light_are_caught(ctx, cars):
     green, passed = review.run_traffic(ctx, cars.runs_red, n_cars=2, red_seconds=0.2)
     assert green is not None and len(passed) == 2
     assert all(t < green for t in passed.values())
 
 
-def test_traffic_with_crashing_cars_returns_instead_of_hanging(cars):
+def test_traffic_with_crashing_cars_returns_instead_of_hanging(ctx, cars):
     green, passed = review.run_traffic(ctx, cars.crashes, n_cars=2, red_seconds=0.1)
     assert green is None and passed == {}
 
 
-def test_finish_terminates_a_process_that_will_not_end():
+def test_finish_terminates_a_process_that_will_not_end(ctx):
     never_set, out = ctx.Event(), ctx.Queue()  # kept referenced while the child uses them
     p = ctx.Process(target=review.wait_for_event, args=(never_set, out, 60))
     p.start()
