@@ -1,21 +1,23 @@
-"""The source notebooks pass `nbgrader validate`, and the blank releases fail every
-graded cell (`validate --invert`). nbgrader validate exits 0 either way
+"""The homework notebooks through `nbgrader validate` (what a student's Validate
+button runs): every source notebook passes under the start method of the run
+(`make test` runs this under all three), and every blank release fails each of
+its graded cells (`validate --invert`). nbgrader validate exits 0 either way
 (jupyter/nbgrader#1908), so its output is read. (That release/ is exactly what
-generate_assignment makes from source/ is checked in test_hw_roundtrip.py, which
-generates it anyway.)"""
+generate_assignment makes from source/ is checked in test_hw_roundtrip.py and
+test_hw3.py.)"""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
 from hw_course import BIN, ROOT, make_course
 
-pytestmark = [
-    pytest.mark.start_method_independent, pytest.mark.slow, pytest.mark.timeout(400),
-]
-ASSIGNMENTS = ("hw1", "hw2")
+pytestmark = pytest.mark.timeout(400)
+ASSIGNMENTS = ("hw1", "hw2", "hw3")
 
 
 def _graded_cells(path) -> int:
@@ -23,33 +25,36 @@ def _graded_cells(path) -> int:
     return sum(1 for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
 
 
-def test_validate_source_passes_and_release_fails(tmp_path):
+def validate(course: Path, kind: str, home: Path, *options: str) -> str:
+    """`nbgrader validate` over every assignment's notebook in ``kind`` (source or
+    release) of the course copy, bounded; its combined output."""
+    paths = [str(course / kind / a / f"{a}.ipynb") for a in ASSIGNMENTS]
+    env = dict(os.environ, PATH=f"{BIN}:/usr/bin:/bin", HOME=str(home))
+    proc = subprocess.Popen([str(BIN / "nbgrader"), "validate", *options, *paths],
+                            cwd=course, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        return proc.communicate(timeout=360)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+
+
+@pytest.mark.slow
+def test_source_notebooks_pass_under_this_start_method(tmp_path, mp_start_method):
+    course = make_course(tmp_path, *ASSIGNMENTS)
+    out = validate(course, "source", tmp_path)
+    assert out.count("Success! Your notebook passes all the tests.") == len(ASSIGNMENTS), \
+        f"under {mp_start_method}:\n{out[-4000:]}"
+    assert "VALIDATION FAILED" not in out
+
+
+@pytest.mark.start_method_independent
+def test_blank_releases_fail_every_graded_cell(tmp_path):
     course = make_course(tmp_path, *ASSIGNMENTS, with_release=True)
-    env_path = f"{BIN}:/usr/bin:/bin"
-    runs = {
-        "source": [str(course / "source" / a / f"{a}.ipynb") for a in ASSIGNMENTS],
-        "release": [str(course / "release" / a / f"{a}.ipynb") for a in ASSIGNMENTS],
-    }
-    procs = {
-        kind: subprocess.Popen(
-            [str(BIN / "nbgrader"), "validate", *(["--invert"] if kind == "release" else []),
-             *paths],
-            cwd=course, env={"PATH": env_path, "HOME": str(tmp_path)},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for kind, paths in runs.items()
-    }
-    out = {}
-    for kind, proc in procs.items():
-        try:
-            out[kind], _ = proc.communicate(timeout=360)
-        except subprocess.TimeoutExpired:
-            for p in procs.values():
-                p.kill()
-            raise
-    assert out["source"].count("Success! Your notebook passes all the tests.") == 2, \
-        out["source"][-4000:]
-    assert "VALIDATION FAILED" not in out["source"]
-    assert out["release"].count("Success! The notebook does not pass any tests.") == 2, \
-        out["release"][-4000:]
-    assert "passed" not in out["release"].replace("does not pass", ""), out["release"][-4000:]
+    out = validate(course, "release", tmp_path, "--invert")
+    assert out.count("Success! The notebook does not pass any tests.") == len(ASSIGNMENTS), \
+        out[-4000:]
+    assert "passed" not in out.replace("does not pass", ""), out[-4000:]
     assert all(_graded_cells(ROOT / "release" / a / f"{a}.ipynb") >= 4 for a in ASSIGNMENTS)
