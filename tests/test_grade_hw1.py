@@ -15,7 +15,7 @@ from test_hw_roundtrip import HW1
 from course_tools.grade import sandbox
 
 pytestmark = [
-    pytest.mark.start_method_independent, pytest.mark.slow,
+    pytest.mark.start_method_independent, pytest.mark.slow(25),
     pytest.mark.timeout(400),
     pytest.mark.skipif(sandbox.probe() is not None, reason="no sandbox here"),
 ]

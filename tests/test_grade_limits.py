@@ -18,7 +18,7 @@ from course_tools import leftovers as course_leftovers
 from course_tools.grade import sandbox
 
 pytestmark = [
-    pytest.mark.start_method_independent, pytest.mark.slow,
+    pytest.mark.start_method_independent, pytest.mark.slow(42),
     pytest.mark.timeout(300),
     pytest.mark.skipif(sandbox.probe() is not None, reason="no sandbox here"),
 ]

@@ -23,7 +23,7 @@ from course_tools.grade import sandbox
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 pytestmark = [
-    pytest.mark.start_method_independent, pytest.mark.slow,
+    pytest.mark.start_method_independent, pytest.mark.slow(27),
     pytest.mark.timeout(300),
     pytest.mark.skipif(sandbox.probe() is not None, reason="no sandbox here"),
 ]

@@ -27,7 +27,7 @@ from test_grade_limits import leftovers
 from course_tools.grade import sandbox
 
 pytestmark = [
-    pytest.mark.start_method_independent, pytest.mark.slow,
+    pytest.mark.start_method_independent, pytest.mark.slow(40),
     pytest.mark.timeout(400),
     pytest.mark.skipif(sandbox.probe() is not None, reason=f"no sandbox here: {sandbox.probe()}"),
 ]

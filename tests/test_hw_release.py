@@ -41,7 +41,7 @@ def validate(course: Path, kind: str, home: Path, *options: str) -> str:
         raise
 
 
-@pytest.mark.slow
+@pytest.mark.slow(25)
 def test_source_notebooks_pass_under_this_start_method(tmp_path, mp_start_method):
     course = make_course(tmp_path, *ASSIGNMENTS)
     out = validate(course, "source", tmp_path)
@@ -51,6 +51,7 @@ def test_source_notebooks_pass_under_this_start_method(tmp_path, mp_start_method
 
 
 @pytest.mark.start_method_independent
+@pytest.mark.slow(12)
 def test_blank_releases_fail_every_graded_cell(tmp_path):
     course = make_course(tmp_path, *ASSIGNMENTS, with_release=True)
     out = validate(course, "release", tmp_path, "--invert")

@@ -25,7 +25,7 @@ from hw_course import (
 )
 
 pytestmark = [
-    pytest.mark.start_method_independent, pytest.mark.slow, pytest.mark.timeout(600),
+    pytest.mark.start_method_independent, pytest.mark.slow(40), pytest.mark.timeout(600),
 ]
 
 # sample -> (expected score, words its feedback must contain)
@@ -83,10 +83,12 @@ def round_trip(tmp_path, assignment: str, samples: dict, env: dict | None = None
     return timings
 
 
+@pytest.mark.slow(55)
 def test_hw1_round_trip(tmp_path):
     round_trip(tmp_path, "hw1", HW1)
 
 
+@pytest.mark.slow(30)
 def test_hw1_deadlocking_submission_is_failed_in_time(tmp_path):
     timings = round_trip(tmp_path, "hw1", HW1_DEADLOCKING, env={"HWCHECK_TIME_SCALE": "0.3"})
     # failed by the checker's own watchdog (q2: 30 s × 0.3; the hidden q2 is not waited
