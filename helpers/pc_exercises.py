@@ -168,7 +168,9 @@ def check_task_done(consumer, n_items=8, n_consumers=2):
         try:
             squares.append(results.get(timeout=0.2))
         except queue.Empty:
-            if not any(c.is_alive() for c in consumers):
+            # all consumers gone and all they sent read (a consumer may send and exit
+            # between the get() timing out and this check)
+            if not any(c.is_alive() for c in consumers) and results.empty():
                 break
     for c in consumers:
         c.join(timeout=TIMEOUT)

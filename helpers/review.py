@@ -358,8 +358,11 @@ def run_traffic(ctx, car, n_cars: int = 3, red_seconds: float = 0.3):
             try:
                 record(*out.get(timeout=0.1))
             except queue.Empty:
-                if not any(p.is_alive() for p in procs):
-                    break  # every car has stopped
+                # every car has stopped and what each sent before exiting has been read
+                # (on a busy machine the last car can send and exit between the get()
+                # timing out and this check)
+                if not any(p.is_alive() for p in procs) and out.empty():
+                    break
         while len(passed) < n_cars:  # what a car sent just before it exited
             try:
                 record(*out.get(timeout=0.2))

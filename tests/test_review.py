@@ -7,6 +7,7 @@ import sys
 
 import psutil
 import pytest
+from late_queue import LateContext
 
 from helpers import review
 from helpers.timing import Span
@@ -256,6 +257,13 @@ def test_traffic_cars_that_run_the_red_light_are_caught(ctx, cars):
     green, passed = review.run_traffic(ctx, cars.runs_red, n_cars=2, red_seconds=0.2)
     assert green is not None and len(passed) == 2
     assert all(t < green for t in passed.values())
+
+
+def test_traffic_reads_what_cars_sent_before_they_exited(ctx, cars):
+    green, passed = review.run_traffic(LateContext(ctx), cars.runs_red, n_cars=3,
+                                       red_seconds=0.1)
+    assert green is not None, "every car arrived: the messages were still in the queue"
+    assert len(passed) == 3 and all(t < green for t in passed.values())
 
 
 def test_traffic_with_crashing_cars_returns_instead_of_hanging(ctx, cars):
