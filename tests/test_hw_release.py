@@ -8,13 +8,11 @@ test_hw3.py.)"""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
-from hw_course import BIN, ROOT, make_course
+from hw_course import ROOT, make_course, nbgrader
 
 pytestmark = pytest.mark.timeout(400)
 ASSIGNMENTS = ("hw1", "hw2", "hw3")
@@ -29,16 +27,7 @@ def validate(course: Path, kind: str, home: Path, *options: str) -> str:
     """`nbgrader validate` over every assignment's notebook in ``kind`` (source or
     release) of the course copy, bounded; its combined output."""
     paths = [str(course / kind / a / f"{a}.ipynb") for a in ASSIGNMENTS]
-    env = dict(os.environ, PATH=f"{BIN}:/usr/bin:/bin", HOME=str(home))
-    proc = subprocess.Popen([str(BIN / "nbgrader"), "validate", *options, *paths],
-                            cwd=course, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        return proc.communicate(timeout=360)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
+    return nbgrader(["validate", *options, *paths], course, timeout=360, env={"HOME": str(home)})
 
 
 @pytest.mark.slow(25)
