@@ -8,10 +8,21 @@ from typing import Iterable, Sequence
 from helpers.timing import Span, Stats, machine_summary
 
 
-def timeline(spans: Iterable[Span], title: str = "", ax=None, legend: bool = False):
+def _title(title: str, machine: bool) -> str:
+    """``title`` with the machine line under it, or ``title`` alone when ``machine`` is false
+    (a figure with several subplots shows the machine once, e.g. in ``fig.suptitle``)."""
+    if not machine:
+        return title
+    return f"{title}\n{machine_summary()}" if title else machine_summary()
+
+
+def timeline(
+    spans: Iterable[Span], title: str = "", ax=None, legend: bool = False, machine: bool = True
+):
     """Gantt chart: one row per lane, one bar per span, time from the first start.
 
-    Bars are coloured by label; ``legend=True`` names the colours."""
+    Bars are coloured by label; ``legend=True`` names the colours. ``machine=False`` leaves
+    the machine line out of the title."""
     import matplotlib.pyplot as plt
 
     spans = list(spans)
@@ -34,7 +45,7 @@ def timeline(spans: Iterable[Span], title: str = "", ax=None, legend: bool = Fal
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_yticks(range(len(lanes)), lanes)
     ax.set_xlabel("seconds since the first start")
-    ax.set_title(f"{title}\n{machine_summary()}" if title else machine_summary(), fontsize=10)
+    ax.set_title(_title(title, machine), fontsize=10)
     ax.set_xlim(left=0)
     return ax
 
@@ -48,8 +59,11 @@ def median_plot(
     logx: bool = False,
     logy: bool = False,
     ax=None,
+    machine: bool = True,
 ):
-    """Medians of repeated measurements as lines, with the min–max spread as error bars."""
+    """Medians of repeated measurements as lines, with the min–max spread as error bars.
+
+    ``machine=False`` leaves the machine line out of the title."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -66,7 +80,7 @@ def median_plot(
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{title}\n{machine_summary()}" if title else machine_summary(), fontsize=10)
+    ax.set_title(_title(title, machine), fontsize=10)
     ax.legend()
     ax.grid(True, alpha=0.3)
     return ax

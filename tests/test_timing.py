@@ -54,3 +54,13 @@ def test_timeline_needs_spans():
 def test_median_plot_checks_lengths():
     with pytest.raises(ValueError, match="2 points for 3"):
         plotting.median_plot([1, 2, 3], {"x": [timing.Stats((1.0,))] * 2}, "n")
+
+
+def test_machine_false_leaves_the_machine_line_out_of_the_title():
+    spans = [timing.Span("p1", "a", 1.0, 2.0)]
+    line = timing.machine_summary()
+    assert line in plotting.timeline(spans, title="t").get_title()
+    assert plotting.timeline(spans, title="t", machine=False).get_title() == "t"
+    stats = {"x": [timing.Stats((1.0,))]}
+    assert line in plotting.median_plot([1], stats, "n").get_title()
+    assert plotting.median_plot([1], stats, "n", title="m", machine=False).get_title() == "m"
