@@ -1,4 +1,8 @@
-"""Workers and measurements for lecture 03, shared state (进程之间的共享内存).
+"""Measurements for lecture 03, shared state (进程之间的共享内存).
+
+The workers the lecture teaches are on its page (``%%writefile`` cells); this
+module runs them (``manager_race``, ``value_race``) and measures the three kinds
+of shared counter (``measure_ops_per_second``).
 
 Three ways for processes to share a number, from slowest to fastest:
 
@@ -13,6 +17,7 @@ that is started here is also shut down, closed or unlinked here.
 
 from __future__ import annotations
 
+import queue
 import struct
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -24,42 +29,82 @@ from helpers.timing import now
 WAIT = 120.0
 
 
-# --- recap: processes do not share memory -------------------------------------------
+# --- running the lecture's workers: they live in the notebook, not here --------------
+#
+# Lecture 03 writes its workers with ``%%writefile`` (``counter_workers.py``,
+# ``value_workers.py``), so a student can edit them. The machinery below takes
+# a worker as a parameter and only adds what the lesson is not about: a Barrier
+# so the workers start together, timing, bounded waits, and a clear error when
+# a worker raises or dies.
 
 
-def append_and_report(numbers: list, item, report) -> None:
-    """Append ``item`` to this process's copy of ``numbers``; send the copy back."""
-    numbers.append(item)
-    report.send(numbers)
-    report.close()
+class WorkerFailed(RuntimeError):
+    """A worker raised, or its process ended without reporting back."""
 
 
-def decrement_first(num) -> None:
-    """The lecture notes' worker: ``num[0] -= 1`` on a Manager list proxy."""
-    num[0] -= 1
+def _timed(worker, start, report, args) -> None:
+    """In the child: wait for the others, run ``worker(*args)``, report its span or its error."""
+    try:
+        start.wait(WAIT)
+        t0 = now()
+        worker(*args)
+        report.put(("done", t0, now()))
+    except BaseException as exc:  # sent to the parent, which raises it as WorkerFailed
+        report.put(("error", f"{type(exc).__name__}: {exc}", None))
+        start.abort()  # the others must not wait at the barrier for a worker that failed
+        raise
 
 
-# --- the race: read-modify-write through a proxy ------------------------------------
+def _run_workers(worker, args: tuple, n_procs: int, ctx) -> float:
+    """Start ``n_procs`` children running ``worker(*args)`` together (after a Barrier);
+    return the seconds from the first worker's start to the last worker's end."""
+    start = ctx.Barrier(n_procs)
+    report = ctx.Queue()
+    procs = [ctx.Process(target=_timed, args=(worker, start, report, args)) for _ in range(n_procs)]
+    for p in procs:
+        p.start()
+    spans, problem = [], None
+    deadline = now() + WAIT
+    try:
+        while len(spans) < n_procs and problem is None:
+            if now() > deadline:
+                problem = f"no result from {n_procs - len(spans)} worker(s) within {WAIT:.0f} s"
+                break
+            try:
+                kind, a, b = report.get(timeout=0.2)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if not dead:
+                    continue
+                try:  # its last words may still be on their way
+                    kind, a, b = report.get(timeout=1.0)
+                except queue.Empty:  # died before reporting (e.g. could not import the worker)
+                    problem = (
+                        f"a worker process ended with exit code {dead[0].exitcode} "
+                        "before running the worker (is its module written and importable?)"
+                    )
+                    continue
+            if kind == "error":
+                problem = f"{getattr(worker, '__name__', worker)} raised {a}"
+            else:
+                spans.append((a, b))
+    finally:
+        if problem is not None:
+            start.abort()
+        for p in procs:
+            p.join(WAIT if problem is None else 5)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        report.close()
+        report.join_thread()
+    if problem is not None:
+        raise WorkerFailed(problem)
+    return max(e for _, e in spans) - min(s for s, _ in spans)
 
 
-def decrement_many(num, n: int, start, lock=None, report=None) -> None:
-    """``num[0] -= 1``, ``n`` times, optionally holding ``lock`` for each one.
-
-    ``num[0] -= 1`` is two round trips to the manager (``__getitem__``, then
-    ``__setitem__``); another process can write in between, and then one of the
-    two decrements is lost. ``start`` is a Barrier: all workers begin together,
-    so their loops really overlap. The loop's (start, end) times go to ``report``.
-    """
-    start.wait(WAIT)
-    t0 = now()
-    for _ in range(n):
-        if lock is None:
-            num[0] -= 1
-        else:
-            with lock:
-                num[0] -= 1
-    if report is not None:
-        report.put((t0, now()))
+# --- the race: read-modify-write through a Manager proxy ----------------------------
 
 
 @dataclass(frozen=True)
@@ -70,92 +115,39 @@ class RaceResult:
 
     @property
     def lost(self) -> int:
-        """Decrements that were overwritten by another process's write."""
-        return self.final - self.expected
+        """Updates that were overwritten by another process's write."""
+        return abs(self.expected - self.final)
+
+    @property
+    def lost_percent(self) -> float:
+        """Lost updates as a share of all updates made, in percent."""
+        return 100 * self.lost / abs(self.expected)
 
 
-def manager_race(manager, n_procs: int, n_each: int, use_lock: bool, ctx=None) -> RaceResult:
-    """Start ``n_procs`` workers that each decrement a shared counter ``n_each`` times
-    through proxies of ``manager``; return what the counter should be and what it is."""
+def manager_race(manager, worker, n_procs: int, n_each: int, *, lock: bool = False, ctx=None) -> RaceResult:
+    """Run ``worker(num, n_each)`` in ``n_procs`` processes at once, where ``num`` is a
+    ``manager.list([0])`` proxy; with ``lock=True`` call ``worker(num, n_each, lock)``
+    with one ``manager.Lock()`` shared by all of them.
+
+    The workers decrement ``num[0]``; the result says what it should end at
+    (``-n_procs * n_each``), what it ends at, and how long the workers ran."""
     ctx = ctx or context()
     num = manager.list([0])
-    lock = manager.Lock() if use_lock else None
-    start = ctx.Barrier(n_procs)
-    report = ctx.Queue()
-    procs = [
-        ctx.Process(target=decrement_many, args=(num, n_each, start, lock, report))
-        for _ in range(n_procs)
-    ]
-    for p in procs:
-        p.start()
-    spans = [report.get(timeout=WAIT) for _ in procs]
-    for p in procs:
-        p.join(WAIT)
-    report.close()
-    report.join_thread()
-    alive = [p for p in procs if p.is_alive()]
-    if alive:
-        raise TimeoutError(f"{len(alive)} worker(s) still running after {WAIT:.0f} s")
-    seconds = max(e for _, e in spans) - min(s for s, _ in spans)
+    args = (num, n_each, manager.Lock()) if lock else (num, n_each)
+    seconds = _run_workers(worker, args, n_procs, ctx)
     return RaceResult(expected=-n_procs * n_each, final=num[0], seconds=seconds)
 
 
 # --- multiprocessing.Value: its lock guards each get and each set, not "+=" ------------
 
 
-def add_many_value(v, n: int, start, use_lock: bool) -> None:
-    """``v.value += 1``, ``n`` times; with ``use_lock`` inside ``with v.get_lock():``."""
-    start.wait(WAIT)
-    for _ in range(n):
-        if use_lock:
-            with v.get_lock():
-                v.value += 1
-        else:
-            v.value += 1  # a locked read, then a locked write: not one step
-
-
-def value_race(n_procs: int, n_each: int, use_lock: bool, ctx=None) -> int:
-    """Final value of a ``ctx.Value('q', 0)`` after ``n_procs`` workers each added 1
-    ``n_each`` times (the right answer is ``n_procs * n_each``)."""
+def value_race(worker, n_procs: int, n_each: int, ctx=None) -> RaceResult:
+    """Run ``worker(v, n_each)`` in ``n_procs`` processes at once, where ``v`` is a
+    ``ctx.Value('q', 0)``; the workers add 1 to ``v.value`` ``n_each`` times each."""
     ctx = ctx or context()
     v = ctx.Value("q", 0)
-    start = ctx.Barrier(n_procs)
-    procs = [
-        ctx.Process(target=add_many_value, args=(v, n_each, start, use_lock))
-        for _ in range(n_procs)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(WAIT)
-    if any(p.is_alive() for p in procs):
-        for p in procs:
-            p.terminate()
-            p.join(5)
-        raise TimeoutError(f"value_race workers still running after {WAIT:.0f} s")
-    return v.value
-
-
-def square_in_place(arr) -> None:
-    """Square every item of a shared ``Array``, holding its lock for the whole loop."""
-    with arr.get_lock():
-        for i in range(len(arr)):
-            arr[i] = arr[i] * arr[i]
-
-
-# --- bank account preview (the homework builds on it) --------------------------------
-
-
-def move_money(account, amount: int, times: int, start) -> None:
-    """Change ``account["balance"]`` by ``amount``, ``times`` times, with no lock.
-
-    Deliberately unsafe: read the balance, then write the new one. This is the
-    starting point of homework 2, not its solution.
-    """
-    start.wait(WAIT)
-    for _ in range(times):
-        balance = account["balance"]
-        account["balance"] = balance + amount
+    seconds = _run_workers(worker, (v, n_each), n_procs, ctx)
+    return RaceResult(expected=n_procs * n_each, final=v.value, seconds=seconds)
 
 
 # --- operations per second: Manager vs Value vs shared_memory ------------------------
@@ -259,3 +251,46 @@ def _run(ctx, target, args, result, report) -> float:
         if proc.is_alive():
             proc.terminate()
             proc.join(5)
+
+
+# --- the self-check of lecture 03's exercise "a counter that loses nothing" ----------
+
+
+def check_counter_exercise(add_many, workers: int = 4, each: int = 300, ctx=None, wait: float = 30.0) -> str:
+    """Run ``add_many(counter, lock, each, start)`` in ``workers`` processes at once,
+    with a ``manager.Value('i', 0)``, one ``manager.Lock()`` and a Barrier; say in
+    plain words what is wrong with the result, or that it is right."""
+    ctx = ctx or context()
+    with ctx.Manager() as m:
+        counter, lock = m.Value("i", 0), m.Lock()
+        start = ctx.Barrier(workers)
+        procs = [ctx.Process(target=add_many, args=(counter, lock, each, start)) for _ in range(workers)]
+        for p in procs:
+            p.start()
+        deadline = now() + wait
+        for p in procs:
+            p.join(max(0.0, deadline - now()))
+        stuck = [p for p in procs if p.is_alive()]
+        crashed = [p.exitcode for p in procs if p not in stuck and p.exitcode != 0]
+        for p in stuck:
+            p.terminate()
+            p.join(5)
+        final = counter.value
+    expected = workers * each
+    if crashed:
+        return f"A worker crashed (exit codes {crashed}): call add_many in a cell to see the error."
+    if stuck:
+        return (
+            f"{len(stuck)} worker(s) still ran after {wait:.0f} s: "
+            "is something waiting forever (a lock never released)?"
+        )
+    if final == 0:
+        return "The counter is still 0: add_many did not add anything yet."
+    if final < expected:
+        return (
+            f"{expected - final} of {expected} additions were lost: "
+            "is each 'counter.value += 1' inside 'with lock:'?"
+        )
+    if final > expected:
+        return f"The counter is {final}, more than the {expected} additions made: does each call add exactly n?"
+    return f"Right: all {expected} additions arrived."

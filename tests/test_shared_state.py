@@ -1,9 +1,12 @@
-"""helpers.shared_state: the shared-state demos and measurements of lecture 03,
-under the start method chosen by MP_START_METHOD."""
+"""helpers.shared_state: the machinery that runs lecture 03's workers and measures
+shared counters, under the start method chosen by --start-methods / MP_START_METHOD.
+The workers themselves live in the notebook; these tests bring their own
+(tests/shared_state_workers.py)."""
 
 import os
 
 import pytest
+import shared_state_workers as w
 
 from helpers import context, shared_state
 
@@ -32,11 +35,61 @@ def test_ops_per_second_rejects_unknown_kind():
         shared_state.measure_ops_per_second("value", 0)
 
 
+def test_manager_race_with_lock_loses_nothing():
+    ctx = context()
+    with ctx.Manager() as m:
+        r = shared_state.manager_race(m, w.decrement_locked, 3, 200, lock=True, ctx=ctx)
+    assert r.expected == -600 and r.final == -600 and r.lost == 0 and r.lost_percent == 0
+    assert r.seconds > 0
+
+
+def test_manager_race_counts_lost_updates_consistently():
+    ctx = context()
+    with ctx.Manager() as m:
+        alone = shared_state.manager_race(m, w.decrement_racing, 1, 200, ctx=ctx)
+        crowd = shared_state.manager_race(m, w.decrement_racing, 3, 200, ctx=ctx)
+    assert alone.final == -200 and alone.lost == 0  # one process cannot race with itself
+    # a lost update can undo any number of others, but never add a decrement
+    assert -600 <= crowd.final <= -1
+    assert crowd.lost == crowd.final + 600
+    assert crowd.lost_percent == pytest.approx(100 * crowd.lost / 600)
+
+
+def test_manager_race_runs_the_worker_it_is_given():
+    """An edited worker takes effect: the machinery adds nothing of its own."""
+    ctx = context()
+    with ctx.Manager() as m:
+        r = shared_state.manager_race(m, w.decrement_once, 2, 999, ctx=ctx)
+    assert r.final in (-1, -2)
+
+
+def test_value_race_with_get_lock_is_exact():
+    r = shared_state.value_race(w.add_locked, 2, 5000)
+    assert r.expected == r.final == 10_000 and r.lost == 0
+
+
+def test_value_race_without_lock_never_exceeds_the_true_count():
+    r = shared_state.value_race(w.add_racing, 2, 5000)
+    assert 5000 <= r.final <= 10_000 and r.lost == 10_000 - r.final
+
+
+def test_a_worker_that_raises_is_reported_not_waited_for():
+    ctx = context()
+    with ctx.Manager() as m:
+        with pytest.raises(shared_state.WorkerFailed, match="ValueError: a bug in the worker"):
+            shared_state.manager_race(m, w.raise_value_error, 3, 10, ctx=ctx)
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for():
+    with pytest.raises(shared_state.WorkerFailed, match="exit code 3"):
+        shared_state.value_race(w.exit_at_once, 2, 10)
+
+
 def test_child_appends_to_its_own_copy():
     ctx = context()
     numbers = [1, 2, 3]
     result, report = ctx.Pipe(duplex=False)
-    p = ctx.Process(target=shared_state.append_and_report, args=(numbers, 4, report))
+    p = ctx.Process(target=w.append_and_report, args=(numbers, 4, report))
     p.start()
     report.close()
     assert result.poll(30)
@@ -50,54 +103,35 @@ def test_decrement_first_through_a_manager_proxy():
     ctx = context()
     with ctx.Manager() as m:
         num = m.list([1, 2, 3])
-        p = ctx.Process(target=shared_state.decrement_first, args=(num,))
+        p = ctx.Process(target=w.decrement_first, args=(num,))
         p.start()
         p.join(30)
         assert list(num) == [0, 2, 3]
 
 
-def test_manager_race_with_lock_loses_nothing():
-    ctx = context()
-    with ctx.Manager() as m:
-        r = shared_state.manager_race(m, 3, 200, use_lock=True, ctx=ctx)
-    assert r.expected == -600 and r.final == -600 and r.lost == 0
-    assert r.seconds > 0
-
-
-def test_manager_race_counts_lost_updates_consistently():
-    ctx = context()
-    with ctx.Manager() as m:
-        alone = shared_state.manager_race(m, 1, 200, use_lock=False, ctx=ctx)
-        crowd = shared_state.manager_race(m, 3, 200, use_lock=False, ctx=ctx)
-    assert alone.lost == 0  # one process cannot race with itself
-    # a lost update can undo any number of others, but never add a decrement
-    assert -600 <= crowd.final <= -1
-    assert crowd.lost == crowd.final + 600
-
-
-def test_value_race_with_get_lock_is_exact():
-    assert shared_state.value_race(2, 5000, use_lock=True) == 10_000
-
-
-def test_value_race_without_lock_never_exceeds_the_true_count():
-    assert 5000 <= shared_state.value_race(2, 5000, use_lock=False) <= 10_000
-
-
-def test_move_money_alone_is_exact():
-    ctx = context()
-    with ctx.Manager() as m:
-        account = m.dict({"balance": 100})
-        start = ctx.Barrier(1)
-        p = ctx.Process(target=shared_state.move_money, args=(account, -3, 10, start))
-        p.start()
-        p.join(30)
-        assert account["balance"] == 70
-
-
 def test_square_in_place_changes_the_parents_array():
     ctx = context()
     arr = ctx.Array("i", [1, 2, 3])
-    p = ctx.Process(target=shared_state.square_in_place, args=(arr,))
+    p = ctx.Process(target=w.square_in_place, args=(arr,))
     p.start()
     p.join(30)
     assert list(arr) == [1, 4, 9]
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (w.add_many_starter, "still 0"),
+        (w.add_many_right, "Right: all 1200"),
+        (w.add_many_never_releases, "waiting forever"),
+        (w.add_many_get_lock, "crashed"),
+    ],
+)
+def test_counter_exercise_check_says_what_is_wrong(answer, message):
+    wait = 5 if answer is w.add_many_never_releases else 30  # the right ones finish well before
+    assert message in shared_state.check_counter_exercise(answer, wait=wait)
+
+
+def test_counter_exercise_check_sees_lost_additions():
+    said = shared_state.check_counter_exercise(w.add_many_unlocked, each=300)
+    assert "were lost" in said or said.startswith("Right")  # a race may, rarely, lose nothing
