@@ -8,9 +8,12 @@ session; the runner imports the student's module *fresh from disk* (so the test
 sees exactly what the ``%%writefile`` cell wrote), runs one task from this file,
 and writes a JSON report. A watchdog thread in the runner stops the task after
 ``timeout`` seconds, says where it was stuck and which processes were still
-running, and kills them. The caller kills the whole session as a backstop.
+running, and kills them. The caller kills, as a backstop, every process the runner
+left behind: on Linux and macOS the runner's whole session; everywhere (Windows
+too) the processes that carry the run's mark in their environment.
 
-Test cells use :func:`require` (raises AssertionError listing the problems).
+Test cells use :func:`require` (raises :class:`CheckFailed`, an AssertionError,
+listing the problems; in a notebook it shows only those plain words).
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 from multiprocessing.managers import AcquirerProxy, BaseManager, ListProxy, ValueProxy
 from pathlib import Path
 
+from helpers.procs import kill_all, kill_tree, marked
 from helpers.startmethod import start_method
 
 RUNNER = "helpers.hwrunner"
+# Set, with a value unique to the run, in the runner's environment: every process the
+# student's code starts inherits it, so what is left behind can be found on any platform.
+RUN_MARK_ENV = "HWCHECK_RUN"
 # Extra seconds the caller waits for the runner beyond the task's own timeout.
 _BACKSTOP = 20.0
 
@@ -44,7 +52,14 @@ _BACKSTOP = 20.0
 
 
 class CheckFailed(AssertionError):
-    """A check found problems; the message lists them in plain words."""
+    """A check found problems; the message lists them in plain words.
+
+    In IPython (Jupyter, nbgrader) the error shows only that message: the checker's
+    own frames would tell a student nothing about their code. The cell still fails
+    (its output is an error), so nbgrader gives no points for it."""
+
+    def _render_traceback_(self) -> list[str]:
+        return f"{type(self).__name__}: {self}".splitlines()
 
 
 def require(report: dict) -> dict:
@@ -134,7 +149,8 @@ def run_isolated(
     with tempfile.TemporaryDirectory(prefix="hwcheck-") as tmp:
         spec_path, report_path = Path(tmp, "spec.json"), Path(tmp, "report.json")
         spec_path.write_text(json.dumps(spec))
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        mark = uuid.uuid4().hex
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{RUN_MARK_ENV: mark})
         env["PYTHONPATH"] = os.pathsep.join(
             [str(folder), str(Path(__file__).resolve().parents[1])]
             + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
@@ -147,16 +163,18 @@ def run_isolated(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            **_own_group(),
         )
         try:
             output, _ = proc.communicate(timeout=timeout + _BACKSTOP)
             killed = False
         except subprocess.TimeoutExpired:
+            kill_tree(proc.pid)  # the runner and its children, while they can still be found
             _killpg(proc.pid)
+            proc.kill()
             output, _ = proc.communicate(timeout=10)
             killed = True
-        _end_session(proc.pid)  # anything the student left behind in the session
+        _end_session(proc.pid, mark)  # anything the student left behind
         elapsed = time.monotonic() - started
         text = output.decode("utf-8", "replace")
         if report_path.exists():
@@ -184,27 +202,46 @@ def _tail(text: str, lines: int = 12) -> str:
 _MP_HELPERS = ("resource_tracker", "forkserver")
 
 
-def _session_members(pgid: int) -> list:
+def _posix_sessions() -> bool:
+    """Whether this platform can kill a whole session at once (Linux, macOS; not Windows)."""
+    return all(hasattr(os, f) for f in ("killpg", "getpgid", "setsid")) and hasattr(signal, "SIGKILL")
+
+
+def _own_group() -> dict:
+    """Popen arguments that start the runner in a group of its own: a new session on
+    POSIX (so the session can be killed as a whole), a new process group on Windows
+    (so an interrupt meant for the notebook does not reach it)."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    if _posix_sessions():
+        return {"start_new_session": True}
+    return {}
+
+
+def _session_members(pgid: int, mark: str | None = None) -> list:
+    """The processes still running from the run: those carrying its mark in their
+    environment and, on POSIX, the members of its session."""
     import psutil
 
-    members = []
+    members = marked(RUN_MARK_ENV, mark) if mark else []
+    if not _posix_sessions():
+        return members
+    seen = {p.pid for p in members}
     for p in psutil.process_iter(["pid"]):
         try:
-            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+            if p.pid not in seen and os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
                 members.append(p)
         except (OSError, psutil.Error):
             pass
     return members
 
 
-def _end_session(pgid: int, grace: float = 3.0) -> None:
+def _end_session(pgid: int, mark: str | None = None, grace: float = 3.0) -> None:
     """Give multiprocessing's resource tracker a moment to unlink the semaphores of
     killed processes (it does so when the runner has gone), then kill what is left."""
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        members = _session_members(pgid)
-        if not members:
-            return
+    members = _session_members(pgid, mark)
+    while members and time.monotonic() < deadline:
         try:
             helpers_only = all(any(h in " ".join(m.cmdline()) for h in _MP_HELPERS)
                                for m in members)
@@ -213,10 +250,16 @@ def _end_session(pgid: int, grace: float = 3.0) -> None:
         if not helpers_only:
             break
         time.sleep(0.05)
+        members = _session_members(pgid, mark)
+    if members:
+        kill_all(members)
     _killpg(pgid)
 
 
 def _killpg(pgid: int) -> None:
+    """Kill the session (POSIX only; elsewhere, or where it is gone, nothing to do)."""
+    if not _posix_sessions():
+        return
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -385,8 +428,6 @@ def install_sentinel_counter(state: State, sentinel) -> None:
 
 def kill_children() -> list[str]:
     import psutil
-
-    from helpers.procs import kill_all
 
     me = psutil.Process()
     victims = []

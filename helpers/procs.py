@@ -1,14 +1,21 @@
 """Ending processes for good: the one place the course kills what it started
-(homework checks, the hw3 server runner, the grader, the test suite)."""
+(homework checks, the hw3 server runner, the grader, the test suite).
+
+Everything here works on Linux, macOS and Windows: it goes through psutil
+(``Process.kill()`` is SIGKILL on POSIX, TerminateProcess on Windows), never
+through POSIX-only calls such as ``os.killpg``.
+"""
 
 from __future__ import annotations
+
+import os
 
 import psutil
 
 
 def kill_all(procs: list[psutil.Process], timeout: float = 5.0) -> None:
-    """SIGKILL every process in ``procs`` (gone ones are skipped) and wait up to
-    ``timeout`` seconds for them to die."""
+    """Kill every process in ``procs`` (SIGKILL on POSIX; gone ones are skipped)
+    and wait up to ``timeout`` seconds for them to die."""
     for proc in procs:
         try:
             proc.kill()
@@ -18,7 +25,8 @@ def kill_all(procs: list[psutil.Process], timeout: float = 5.0) -> None:
 
 
 def terminate_then_kill(procs: list[psutil.Process], grace: float) -> None:
-    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left."""
+    """Terminate (SIGTERM on POSIX), wait up to ``grace`` seconds, then kill
+    whatever is left."""
     for proc in procs:
         try:
             proc.terminate()
@@ -26,3 +34,41 @@ def terminate_then_kill(procs: list[psutil.Process], grace: float) -> None:
             pass
     _, alive = psutil.wait_procs(procs, timeout=grace)
     kill_all(alive)
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The process ``pid`` and all its descendants, parents first (empty if it is gone).
+
+    Read it while ``pid`` is still running: once a parent has exited, its orphaned
+    children can no longer be found through it (on Windows they never are)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def kill_tree(pid: int, timeout: float = 5.0) -> list[psutil.Process]:
+    """Kill the process ``pid`` and all its descendants; return what was killed."""
+    procs = tree(pid)
+    kill_all(procs, timeout=timeout)
+    return procs
+
+
+def marked(name: str, value: str) -> list[psutil.Process]:
+    """Every running process, other than this one, whose environment has
+    ``name=value``. Give a process a unique value of ``name`` in its environment
+    and every process it starts inherits it, so this finds what it left behind even
+    after it has exited, on every platform (a POSIX session finds the same faster,
+    where sessions exist). Processes of other users, which cannot be read, are
+    skipped."""
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.environ().get(name) == value and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            pass
+    return found

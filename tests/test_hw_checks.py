@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from hw_course import ROOT, sample_text
+from hw_course import ROOT, sample_text, strip_ansi
 
 from helpers import hwcheck
 from helpers.selfcheck import QUESTIONS, Checker
@@ -210,3 +210,37 @@ def test_nbgrader_cell_timeout_outlasts_every_check():
         text = (ROOT / "source" / a / f"{a}.ipynb").read_text()
         limits += [int(t) for t in re.findall(r"timeout=(\d+)", text)]
     assert max(limits) + hwcheck._BACKSTOP < cell_limit
+
+
+# ---- what a student sees when a check fails
+
+
+@independent
+@pytest.mark.slow(10)
+def test_failed_check_shows_plain_words_and_still_fails_the_cell(tmp_path):
+    """IPython shows a CheckFailed as its message alone (``_render_traceback_``), not
+    the checker's frames; the cell's output is still an error, so nbgrader gives it
+    no points."""
+    from nbclient import NotebookClient
+    from nbgrader.utils import determine_grade
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("from helpers.selfcheck import Checker\n\ngrader = Checker('hw1')"),
+        nbformat.v4.new_code_cell("grader.check('q1')"),  # no hw1_solution.py in this folder
+        nbformat.v4.new_code_cell("from helpers import hwcheck\n\n"
+                                  "hwcheck.require_answered('hw1_solution', ['producer'])"),
+    ]
+    for cell in nb.cells[1:]:
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
+                                     "points": 1, "grade_id": f"c{cell.source[:4]}"}
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells[1:]:
+        (out,) = cell.outputs
+        assert out.output_type == "error" and out.ename == "CheckFailed"
+        shown = strip_ansi("\n".join(out.traceback))
+        assert "hw1_solution.py does not exist" in shown, shown
+        assert shown.startswith("CheckFailed: ")
+        assert "hwcheck.py" not in shown and "selfcheck.py" not in shown and "File " not in shown
+        assert determine_grade(cell) == (0, 1)
