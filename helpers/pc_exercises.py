@@ -11,13 +11,7 @@ from __future__ import annotations
 import queue
 import time
 
-from helpers.producer_consumer import (
-    SENTINEL,
-    call_after_signal,
-    consume_until_sentinel,
-    drain,
-    produce,
-)
+from helpers.producer_consumer import SENTINEL, call_after_signal, drain
 from helpers.startmethod import context
 
 TIMEOUT = 30.0  # bound on each wait for a student's process (seconds)
@@ -42,17 +36,20 @@ class _SentinelSpy:
         return getattr(self._q, name)
 
 
-def check_stop_consumers(finish, n_producers=2, n_items=5, n_consumers=3):
+def check_stop_consumers(finish, produce, consume, n_producers=2, n_items=5, n_consumers=3):
     """Exercise 1: ``finish(producers, q, n_consumers)`` must end the run cleanly.
 
-    Starts ``n_consumers`` sentinel consumers and ``n_producers`` producers, calls
-    the student's ``finish`` once all are started, then checks how many
-    sentinels it put and whether any went in before the producers were done.
+    Starts ``n_consumers`` consumers ``consume(q, results, name)`` (the lecture's
+    ``consume_until_sentinel``: stops at the sentinel, then puts a report with an
+    ``items`` list on ``results``) and ``n_producers`` producers
+    ``produce(q, name, n_items, delay)``, calls the student's ``finish`` once all
+    are started, then checks how many sentinels it put and whether any went in
+    before the producers were done.
     """
     ctx = context()
     q, results = ctx.Queue(), ctx.Queue()
     consumers = [
-        ctx.Process(target=consume_until_sentinel, args=(q, results, f"consumer {i}"))
+        ctx.Process(target=consume, args=(q, results, f"consumer {i}"))
         for i in range(n_consumers)
     ]
     producers = [
@@ -70,13 +67,20 @@ def check_stop_consumers(finish, n_producers=2, n_items=5, n_consumers=3):
     missing = n_consumers - spy.sentinels
     for _ in range(max(missing, 0)):
         q.put(SENTINEL)
-    reports = [results.get(timeout=TIMEOUT) for _ in consumers]
+    reports = _reports(results, consumers)
     for c in consumers:
         c.join(timeout=TIMEOUT)
+        _stop(c)  # only one that did not stop (an edited consumer): its queues are discarded
     extra = drain(q, timeout=0.2)
-    consumed = sum(len(r.items) for r in reports)
+    consumed = sum(len(getattr(r, "items", ())) for r in reports)
 
     problems = []
+    if len(reports) < n_consumers:
+        problems.append(
+            f"only {len(reports)} of {n_consumers} consumers sent their report: "
+            "if you changed consume_until_sentinel in pc_workers.py, it must still end "
+            "with results.put(report)."
+        )
     if missing > 0:
         problems.append(
             f"{missing} of {n_consumers} consumers would have waited for ever: you put "
@@ -212,6 +216,20 @@ def check_task_done(consumer, n_items=8, n_consumers=2):
         f"Right: {n_items + n_consumers} get() calls (items and sentinels), "
         f"{n_items + n_consumers} task_done() calls: jq.join() returns."
     )
+
+
+def _reports(results, children):
+    """One message from each child, read until all have arrived or no child is left
+    to send one (a child may send and exit between a get() timing out and the check)."""
+    got = []
+    deadline = time.monotonic() + TIMEOUT
+    while len(got) < len(children) and time.monotonic() < deadline:
+        try:
+            got.append(results.get(timeout=0.2))
+        except queue.Empty:
+            if not any(c.is_alive() for c in children) and results.empty():
+                break
+    return got
 
 
 def _result(results, child):

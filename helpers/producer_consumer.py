@@ -1,12 +1,18 @@
-"""Workers for lecture 01, the producer–consumer model (生产者消费者模型).
+"""Machinery for lecture 01, the producer–consumer model (生产者消费者模型).
 
-Everything here runs in a child process (or sets one up), so it lives in an
-importable module: under spawn and forkserver a child re-imports its target by
-name. Workers never print; they send what they did back to the parent through
-a queue, so the notebook prints it in a fixed order.
+The producers and consumers the lecture teaches (``produce``,
+``consume_until_sentinel``, ``produce_then_join``, ``consume_joinable``) are
+not here: the notebook shows them in an editable ``%%writefile pc_workers.py``
+cell. This module holds what the lecture does *not* ask students to write:
+the ``Report`` a worker sends back, the demonstrations of mistakes (a truthy
+consumer, a polling consumer, joining before reading), the back-pressure
+recorders and ``fill_levels``, and small tools that take a worker as a
+parameter (``call_when_set``, ``call_after_signal``).
 
-Every wait is bounded by ``TIMEOUT`` seconds: a forgotten sentinel makes a
-worker give up (and say so in its report) instead of hanging forever.
+Everything that runs in a child lives in an importable module: under spawn and
+forkserver a child re-imports its target by name. Workers never print; they
+send what they did back to the parent through a queue, so the notebook prints
+it in a fixed order. Every wait is bounded by ``TIMEOUT`` seconds.
 """
 
 from __future__ import annotations
@@ -18,22 +24,19 @@ import warnings
 from dataclasses import dataclass, field
 
 from helpers.queue_bench import measure_queue_throughput
-from helpers.timing import Span, now
+from helpers.timing import now
 
 __all__ = [
     "SENTINEL",
     "TIMEOUT",
     "Report",
     "call_after_signal",
-    "consume_joinable",
+    "call_when_set",
     "consume_truthy",
-    "consume_until_sentinel",
     "drain",
     "fill_levels",
     "measure_queue_throughput",
     "poll_until_empty",
-    "produce",
-    "produce_then_join",
     "put_and_return",
     "put_three",
     "record_gets",
@@ -49,7 +52,7 @@ TIMEOUT = 60.0  # upper bound on any single wait in a worker (seconds)
 class Report:
     """What one worker did, sent back to the parent in one message.
 
-    ``items``: what it took off the queue, in order (sentinels excluded).
+    ``items``: what it put on, or took off, the queue, in order (sentinels excluded).
     ``spans``: one timeline bar per item (lane = this worker, label = who made the item).
     ``stopped_by``: why it stopped: "sentinel", "empty", "falsy item" or "timeout".
     """
@@ -60,76 +63,7 @@ class Report:
     stopped_by: str = ""
 
 
-# --- producers ---------------------------------------------------------------
-
-
-def produce(q, name, n_items, delay=0.0, log=None, start_after=None):
-    """Put ``n_items`` items ``(name, i)`` on ``q``, taking ``delay`` s to "make" each.
-
-    ``log``: if given, a queue that receives one Report with a span per item made.
-    ``start_after``: if given, an Event to wait for before producing (a slow
-    producer whose first item is late: lets the notebook reproduce bad timing).
-    """
-    if start_after is not None and not start_after.wait(TIMEOUT):
-        raise TimeoutError(f"{name}: start signal never came")
-    report = Report(name)
-    for i in range(n_items):
-        start = now()
-        if delay:
-            time.sleep(delay)
-        q.put((name, i))
-        report.spans.append(Span(name, name, start, now()))
-        report.items.append((name, i))
-    if log is not None:
-        log.put(report)
-
-
-def produce_then_join(jq, name, n_items, log, delay=0.0):
-    """The notes' JoinableQueue producer: put the items, then ``jq.join()``.
-
-    ``join()`` returns once every item put on ``jq`` has been matched by a
-    ``task_done()``. It returns None: it tells the producer *that* the work is
-    done, never how much of it. The report's spans show the two phases.
-    """
-    report = Report(name)
-    start = now()
-    for i in range(n_items):
-        if delay:
-            time.sleep(delay)
-        jq.put((name, i))
-        report.items.append((name, i))
-    put_end = now()
-    report.spans.append(Span(name, "put items", start, put_end))
-    jq.join()  # blocks until the consumers have called task_done() for every item
-    report.spans.append(Span(name, "waiting in q.join()", put_end, now()))
-    report.stopped_by = "join returned"
-    log.put(report)
-
-
-# --- consumers ---------------------------------------------------------------
-
-
-def consume_until_sentinel(q, results, name, delay=0.0):
-    """The correct consumer: block on ``get()`` until the sentinel arrives.
-
-    Takes ``delay`` s per item; reports every item (and a span for it) to ``results``.
-    """
-    report = Report(name)
-    while True:
-        try:
-            item = q.get(timeout=TIMEOUT)
-        except queue.Empty:
-            report.stopped_by = "timeout"
-            break
-        if item is SENTINEL:  # `is None`, not `if not item`: 0 or "" are real items
-            report.stopped_by = "sentinel"
-            break
-        start = now()
-        if delay:
-            time.sleep(delay)
-        report.items.append(item)
-        report.spans.append(Span(name, _maker(item), start, now()))
-    results.put(report)
+# --- consumers that show a mistake ------------------------------------------
 
 
 def consume_truthy(q, results, name):
@@ -167,28 +101,6 @@ def poll_until_empty(q, results, name, saw_empty=None):
     if saw_empty is not None:
         saw_empty.set()
     results.put(report)
-
-
-def consume_joinable(jq, results, name, delay=0.0):
-    """A JoinableQueue consumer: ``task_done()`` once for every ``get()``.
-
-    Sends one ``(name, item, span)`` message per item *before* calling
-    ``task_done()``, so when ``jq.join()`` returns every result is on its way.
-    The sentinel needs its own ``task_done()`` too, or a later ``jq.join()`` waits forever.
-    """
-    while True:
-        try:
-            item = jq.get(timeout=TIMEOUT)
-        except queue.Empty:
-            return
-        if item is SENTINEL:
-            jq.task_done()
-            return
-        start = now()
-        if delay:
-            time.sleep(delay)
-        results.put((name, item, Span(name, _maker(item), start, now())))
-        jq.task_done()
 
 
 # --- small demonstrations -------------------------------------------------------
@@ -232,8 +144,20 @@ def try_thread_queue(method):
     child.join(timeout=TIMEOUT)
     return (
         f"{method:>10}: the child put 3 items into its own copy "
+        # queue.Queue.qsize() works everywhere (multiprocessing.Queue.qsize() does not on macOS)
         f"(exit code {child.exitcode}); the parent's queue.Queue holds {thread_q.qsize()}"
     )
+
+
+def call_when_set(event, fn, *args, **kwargs):
+    """Wait (at most ``TIMEOUT`` s) for the Event ``event``, then run ``fn(*args, **kwargs)``.
+
+    Makes a worker start late on cue, e.g. a producer that begins only once a
+    polling consumer has given up: the unlucky timing then happens in every run.
+    """
+    if not event.wait(TIMEOUT):
+        raise TimeoutError(f"{getattr(fn, '__name__', fn)}: the start signal never came")
+    fn(*args, **kwargs)
 
 
 def call_after_signal(started, fn, *args):
@@ -315,8 +239,3 @@ def fill_levels(puts, gets):
         times.append(t)
         levels.append(level)
     return times, levels
-
-
-def _maker(item):
-    """Who made ``item``: the producer name in ``(name, i)``, else the item itself."""
-    return str(item[0]) if isinstance(item, tuple) and item else str(item)

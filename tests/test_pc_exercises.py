@@ -5,12 +5,16 @@ The answers below are module-level functions so spawn children can import them.
 
 import queue
 
+import pc_test_workers as tw
 from late_queue import LateContext
 
 from helpers import context
 from helpers import pc_exercises as ex
 
 # --- exercise 1: finish(producers, q, n_consumers) ------------------------------
+
+# the lecture's produce and consume_until_sentinel (the notebook passes its pc_workers ones)
+WORKERS = (tw.produce, tw.consume_until_sentinel)
 
 
 def finish_right(producers, q, n_consumers):
@@ -102,19 +106,24 @@ def jq_twice(jq, results):
 
 
 def test_exercise1_right_answer():
-    assert ex.check_stop_consumers(finish_right).startswith("Right: 3 sentinels")
+    assert ex.check_stop_consumers(finish_right, *WORKERS).startswith("Right: 3 sentinels")
 
 
 def test_exercise1_starter_names_both_mistakes():
-    msg = ex.check_stop_consumers(finish_starter)
+    msg = ex.check_stop_consumers(finish_starter, *WORKERS)
     assert msg.startswith("Not yet")
     assert "2 of 3 consumers would have waited for ever" in msg
     assert "1 sentinel(s) went in while a producer was still running" in msg
 
 
 def test_exercise1_extra_sentinels():
-    msg = ex.check_stop_consumers(finish_too_many)
+    msg = ex.check_stop_consumers(finish_too_many, *WORKERS)
     assert "2 sentinel(s) were never taken" in msg
+
+
+def test_exercise1_consumer_edited_to_send_no_report():
+    msg = ex.check_stop_consumers(finish_right, tw.produce, tw.consume_silently)
+    assert "only 0 of 3 consumers sent their report" in msg
 
 
 def test_exercise2_right_answer():

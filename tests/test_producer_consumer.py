@@ -1,15 +1,24 @@
-"""Workers of lecture 01 (helpers/producer_consumer.py), run in real child processes."""
+"""Lecture 01: the workers the notebook teaches (its ``%%writefile pc_workers.py``
+cell, run as written) and the machinery in helpers/producer_consumer.py, in real
+child processes."""
 
+import importlib
+import json
 import multiprocessing
 import queue
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
+import pc_test_workers as tw
 import pytest
 
 from helpers import context
 from helpers import producer_consumer as pc
-from helpers.timing import Span
 
 T = 30  # every wait in these tests is bounded
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01-producer-consumer.ipynb"
+MODULES = ("pc_workers", "jq_workers")  # Queue workers, JoinableQueue workers
 
 
 def _start(*procs):
@@ -18,19 +27,63 @@ def _start(*procs):
     return procs
 
 
-def test_sentinel_consumers_take_every_item_exactly_once():
+def notebook_module_source(module, notebook=NOTEBOOK):
+    """The code of the notebook's ``%%writefile <module>.py`` cell, without that line."""
+    header = f"%%writefile {module}.py"
+    for cell in json.loads(notebook.read_text())["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code" and src.startswith(header):
+            return src[len(header):].lstrip("\n")
+    raise AssertionError(f"{notebook.name} has no {header!r} cell")
+
+
+@pytest.fixture
+def nbw(tmp_path, monkeypatch):
+    """The notebook's worker modules, written and imported the way the notebook does
+    (spawn and forkserver children find them through sys.path, as they find the notebook's).
+    One namespace with the four workers, plus ``pc_workers`` itself."""
+    for name in MODULES:
+        (tmp_path / f"{name}.py").write_text(notebook_module_source(name))
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    pcw, jqw = (importlib.import_module(name) for name in MODULES)
+    yield SimpleNamespace(
+        produce=pcw.produce,
+        consume_until_sentinel=pcw.consume_until_sentinel,
+        produce_then_join=jqw.produce_then_join,
+        consume_joinable=jqw.consume_joinable,
+        pc_workers=pcw,
+        path=tmp_path / "pc_workers.py",
+    )
+    for name in MODULES:
+        sys.modules.pop(name, None)
+
+
+# --- the notebook's workers ------------------------------------------------------
+
+
+def test_notebook_teaches_the_four_workers(nbw):
+    for name in ("produce", "consume_until_sentinel", "produce_then_join", "consume_joinable"):
+        assert callable(getattr(nbw, name)), name
+    assert not any(hasattr(pc, name) for name in ("produce", "consume_until_sentinel",
+                                                  "produce_then_join", "consume_joinable"))
+
+
+def test_sentinel_consumers_take_every_item_exactly_once(nbw):
     ctx = context()
     q, results = ctx.Queue(maxsize=4), ctx.Queue()
-    producers = [ctx.Process(target=pc.produce, args=(q, f"p{i}", 5)) for i in range(3)]
+    producers = [ctx.Process(target=nbw.produce, args=(q, f"p{i}", 5)) for i in range(3)]
     consumers = [
-        ctx.Process(target=pc.consume_until_sentinel, args=(q, results, f"c{i}")) for i in range(2)
+        ctx.Process(target=nbw.consume_until_sentinel, args=(q, results, f"c{i}"))
+        for i in range(2)
     ]
     _start(*consumers, *producers)
     for p in producers:
         p.join(timeout=T)
         assert p.exitcode == 0
     for _ in consumers:
-        q.put(pc.SENTINEL)
+        q.put(None)
     reports = [results.get(timeout=T) for _ in consumers]
     for c in consumers:
         c.join(timeout=T)
@@ -43,16 +96,63 @@ def test_sentinel_consumers_take_every_item_exactly_once():
         assert all(s.lane == r.name and s.end >= s.start for s in r.spans)
 
 
-def test_producer_logs_one_span_per_item():
+def test_producer_logs_one_span_per_item(nbw):
     ctx = context()
     q, log = ctx.Queue(), ctx.Queue()
-    p = ctx.Process(target=pc.produce, args=(q, "p", 3, 0.01, log))
+    p = ctx.Process(target=nbw.produce, args=(q, "p", 3, 0.01, log))
     p.start()
     report = log.get(timeout=T)
     got = [q.get(timeout=T) for _ in range(3)]
     p.join(timeout=T)
     assert got == [("p", 0), ("p", 1), ("p", 2)] == report.items
     assert len(report.spans) == 3 and all(s.duration >= 0.01 for s in report.spans)
+
+
+def test_joinable_consumers_balance_task_done_including_sentinels(nbw):
+    ctx = context()
+    jq, results, log = ctx.JoinableQueue(), ctx.Queue(), ctx.Queue()
+    consumers = [
+        ctx.Process(target=nbw.consume_joinable, args=(jq, results, f"c{i}"), daemon=True)
+        for i in range(2)
+    ]
+    producer = ctx.Process(target=nbw.produce_then_join, args=(jq, "p", 6, log))
+    _start(*consumers, producer)
+    report = log.get(timeout=T)  # sent only after jq.join() returned in the producer
+    producer.join(timeout=T)
+    assert [s.label for s in report.spans] == ["put items", "waiting in q.join()"]
+    done = sorted(results.get(timeout=T)[1] for _ in range(6))
+    assert done == [("p", i) for i in range(6)]
+    for _ in consumers:
+        jq.put(None)
+    for c in consumers:
+        c.join(timeout=T)
+        assert c.exitcode == 0
+    with pytest.raises(ValueError):  # the count is exactly zero: sentinels were task_done too
+        jq.task_done()
+    jq.join()
+
+
+def test_an_edit_to_the_written_module_reaches_the_child(nbw):
+    """What the notebook's load cell promises: rewrite the file, reload, and a child
+    (under any start method) runs the edited code."""
+    path = nbw.path
+    path.write_text(path.read_text().replace("item = (name, i)", "item = (name.upper(), i)", 1))
+    sys.dont_write_bytecode, was = True, sys.dont_write_bytecode
+    try:
+        importlib.invalidate_caches()
+        edited = importlib.reload(nbw.pc_workers)
+    finally:
+        sys.dont_write_bytecode = was
+    ctx = context()
+    q = ctx.Queue()
+    child = ctx.Process(target=edited.produce, args=(q, "child", 2))
+    child.start()
+    got = [q.get(timeout=T) for _ in range(2)]
+    child.join(timeout=T)
+    assert got == [("CHILD", 0), ("CHILD", 1)]
+
+
+# --- the machinery in helpers ------------------------------------------------------
 
 
 def test_truthy_consumer_stops_at_zero_and_leaves_the_rest():
@@ -71,10 +171,10 @@ def test_truthy_consumer_stops_at_zero_and_leaves_the_rest():
 def test_polling_consumer_quits_before_a_late_producer():
     ctx = context()
     q, results, saw_empty = ctx.Queue(), ctx.Queue(), ctx.Event()
-    early = ctx.Process(target=pc.produce, args=(q, "early", 3))
+    early = ctx.Process(target=tw.produce, args=(q, "early", 3))
     early.start()
     early.join(timeout=T)  # its items are in the pipe once it has exited
-    late = ctx.Process(target=pc.produce, args=(q, "late", 4), kwargs={"start_after": saw_empty})
+    late = ctx.Process(target=pc.call_when_set, args=(saw_empty, tw.produce, q, "late", 4))
     consumer = ctx.Process(target=pc.poll_until_empty, args=(q, results, "c", saw_empty))
     _start(late, consumer)
     report = results.get(timeout=T)
@@ -83,30 +183,6 @@ def test_polling_consumer_quits_before_a_late_producer():
     assert report.stopped_by == "empty"
     assert report.items == [("early", i) for i in range(3)]
     assert pc.drain(q) == [("late", i) for i in range(4)]
-
-
-def test_joinable_consumers_balance_task_done_including_sentinels():
-    ctx = context()
-    jq, results, log = ctx.JoinableQueue(), ctx.Queue(), ctx.Queue()
-    consumers = [
-        ctx.Process(target=pc.consume_joinable, args=(jq, results, f"c{i}"), daemon=True)
-        for i in range(2)
-    ]
-    producer = ctx.Process(target=pc.produce_then_join, args=(jq, "p", 6, log))
-    _start(*consumers, producer)
-    report = log.get(timeout=T)  # sent only after jq.join() returned in the producer
-    producer.join(timeout=T)
-    assert [s.label for s in report.spans] == ["put items", "waiting in q.join()"]
-    done = sorted(results.get(timeout=T)[1] for _ in range(6))
-    assert done == [("p", i) for i in range(6)]
-    for _ in consumers:
-        jq.put(pc.SENTINEL)
-    for c in consumers:
-        c.join(timeout=T)
-        assert c.exitcode == 0
-    with pytest.raises(ValueError):  # the count is exactly zero: sentinels were task_done too
-        jq.task_done()
-    jq.join()
 
 
 def test_put_and_return_cannot_exit_until_the_parent_reads():
@@ -201,9 +277,20 @@ def test_drain_returns_everything_then_stops():
     assert pc.drain(q, timeout=0.05) == []
 
 
+def test_call_when_set_waits_for_the_event_then_runs_the_worker():
+    ctx = context()
+    q, go = ctx.Queue(), ctx.Event()
+    child = ctx.Process(target=pc.call_when_set, args=(go, tw.produce, q, "late", 2))
+    child.start()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.5)  # nothing before the signal
+    go.set()
+    assert [q.get(timeout=T) for _ in range(2)] == [("late", 0), ("late", 1)]
+    child.join(timeout=T)
+    assert child.exitcode == 0
+
+
 @pytest.mark.start_method_independent
-def test_maker_names_the_producer():
-    assert pc._maker(("p1", 3)) == "p1"
-    assert pc._maker(7) == "7"
-    assert isinstance(pc.Report("x").spans, list)
-    assert Span("a", "b", 0, 1).duration == 1
+def test_report_starts_empty():
+    r = pc.Report("x")
+    assert (r.items, r.spans, r.stopped_by) == ([], [], "")
