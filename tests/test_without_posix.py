@@ -1,0 +1,447 @@
+"""Everything a student runs works without the POSIX-only APIs (issue 13, section 5).
+
+Each test runs a Python process, or a Jupyter kernel, with ``tests/without_posix``
+first on PYTHONPATH: its ``sitecustomize`` takes ``os.fork``, ``os.killpg``,
+``signal.SIGKILL``, ``os.sched_setaffinity`` and friends away from the course's
+code and leaves multiprocessing only spawn, as on Windows (see that module). The
+environment is inherited, so the homework checker, the kernels and every spawn
+child run under it too. In that environment:
+
+* the homework 1 and 2 self-checks pass the reference solutions and name a wrong
+  sample's mistake in plain words; the checker still ends what a run left behind;
+* homework 3's public test cells pass its reference solution;
+* each lecture exercise's self-check runs the starter and the solution;
+* every lecture notebook runs top to bottom with no error output, except in cells
+  tagged as raising on purpose.
+
+The start method does not vary here (there is only spawn), so every test runs once.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from hw_course import ROOT, sample_text
+
+GUARD = ROOT / "tests" / "without_posix"
+NOTEBOOKS = ROOT / "notebooks"
+LECTURES = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+RAISES_TAGS = {"raises-exception", "nbval-raises-exception"}
+POSIX_WORDS = re.compile(r"AttributeError: module '(os|signal)'|cannot find context for '(fork|forkserver)'")
+
+pytestmark = pytest.mark.start_method_independent
+
+
+def guarded_env(**extra: str) -> dict[str, str]:
+    """This process's environment with the guard first on PYTHONPATH, the course
+    root after it, and no MP_START_METHOD (a Windows student's default)."""
+    env = {k: v for k, v in os.environ.items() if k != "MP_START_METHOD"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(GUARD), str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    env.update(extra)
+    return env
+
+
+def run_guarded(code: str, cwd: Path, timeout: float, **env: str) -> str:
+    """Run ``code`` in a fresh Python without the POSIX APIs; return its stdout."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd,
+                          env=guarded_env(**env), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"exit code {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+# nbclient in a guarded process: the kernel it starts inherits the environment
+_EXECUTE = """
+import sys
+import nbformat
+from nbclient import NotebookClient
+
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=float(sys.argv[3]), kernel_name="python3", allow_errors=True,
+               resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[1])
+"""
+
+
+def _start(nb, folder: Path, name: str, cell_timeout: float = 120) -> tuple:
+    """Start executing notebook ``nb`` in a kernel without the POSIX APIs, with
+    ``folder`` as its working directory (errors are kept as outputs)."""
+    path = folder / name
+    nbformat.write(nb, path)
+    proc = subprocess.Popen([sys.executable, "-c", _EXECUTE, str(path), str(folder), str(cell_timeout)],
+                            cwd=folder, env=guarded_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    return proc, path
+
+
+def _finish(started: tuple, timeout: float = 600):
+    """Wait for a notebook started with :func:`_start`; return the executed notebook."""
+    proc, path = started
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    assert proc.returncode == 0, f"nbclient exited {proc.returncode}\n{out[-3000:]}"
+    return nbformat.read(path, as_version=4)
+
+
+def _execute(nb, folder: Path, name: str, cell_timeout: float = 120, timeout: float = 600):
+    return _finish(_start(nb, folder, name, cell_timeout), timeout)
+
+
+def text_of(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.get("data", {}).get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append("\n".join(out.traceback))
+    return "".join(parts)
+
+
+def errors(cell) -> list[str]:
+    return [re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(o.traceback))
+            for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+# ---- the guard itself
+
+
+def test_guard_hides_posix_apis_from_course_code_also_in_spawn_children(tmp_path):
+    out = run_guarded("""
+        import json, multiprocessing, os, signal, subprocess, sys
+        import psutil
+        sys.path.insert(0, os.getcwd())
+        from probe import probe
+
+        ctx = multiprocessing.get_context()
+        q = ctx.Queue()
+        child = ctx.Process(target=probe, args=(q,))
+        child.start()
+        seen = {"parent": probe(None), "child": q.get(timeout=60)}
+        child.join(30)
+        refused = []
+        for method in ("fork", "forkserver"):
+            try:
+                multiprocessing.get_context(method)
+            except ValueError:
+                refused.append(method)
+        # the portable kill calls still work: on Linux they send SIGKILL inside the library
+        pop = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        pop.kill()
+        pop2 = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        psutil.Process(pop2.pid).kill()
+        worker = ctx.Process(target=probe, args=(None, 60))
+        worker.start()
+        worker.kill()
+        worker.join(30)
+        seen.update(refused=refused, killed=[pop.wait(30) != 0, pop2.wait(30) != 0,
+                                             worker.exitcode not in (0, None)])
+        print(json.dumps(seen))
+    """, cwd=_probe_module(tmp_path), timeout=120)
+    seen = json.loads(out.strip().splitlines()[-1])
+    for who in ("parent", "child"):
+        assert seen[who] == {"guard": "1", "present": [], "methods": ["spawn"], "default": "spawn"}, who
+    assert seen["refused"] == ["fork", "forkserver"]
+    assert seen["killed"] == [True, True, True]
+
+
+def _probe_module(folder: Path) -> Path:
+    (folder / "probe.py").write_text(textwrap.dedent("""
+        import multiprocessing, os, signal, time
+
+        NAMES = [(os, "fork"), (os, "killpg"), (os, "setsid"), (os, "getpgid"),
+                 (os, "sched_setaffinity"), (os, "getloadavg"), (signal, "SIGKILL")]
+
+        def probe(q, sleep=0):
+            time.sleep(sleep)
+            seen = {"guard": os.environ.get("MP_COURSE_WITHOUT_POSIX"),
+                    "present": [f"{m.__name__}.{n}" for m, n in NAMES if hasattr(m, n)],
+                    "methods": multiprocessing.get_all_start_methods(),
+                    "default": multiprocessing.get_start_method()}
+            if q is not None:
+                q.put(seen)
+            return seen
+    """))
+    return folder
+
+
+# ---- (a) homework 1 and 2 self-checks
+
+
+HW_CHECKS = """
+    import json
+    from helpers import hwcheck
+    from helpers.selfcheck import Checker
+
+    results = {}
+    for folder, assignment, questions in PLAN:
+        for q in questions:
+            try:
+                import os
+                os.chdir(folder)
+                Checker(assignment).check(q)
+                results[f"{folder}:{q}"] = "passed"
+            except hwcheck.CheckFailed as exc:
+                results[f"{folder}:{q}"] = str(exc)
+            except Exception as exc:  # what a Windows student would meet
+                results[f"{folder}:{q}"] = f"CRASH {type(exc).__name__}: {exc}"
+    print(json.dumps(results))
+"""
+
+
+@pytest.mark.slow(25)
+def test_homework_1_and_2_checks_without_posix(tmp_path):
+    plan = []
+    for assignment, sample, questions in [
+        ("hw1", "correct", ["q1", "q2", "q3"]),
+        ("hw2", "correct", ["q1", "q2"]),
+        ("hw1", "polling_consumer", ["q1"]),
+        ("hw2", "unlocked", ["q2"]),
+    ]:
+        folder = tmp_path / f"{assignment}_{sample}"
+        folder.mkdir()
+        (folder / f"{assignment}_solution.py").write_text(sample_text(assignment, sample))
+        plan.append((str(folder), assignment, questions))
+    code = f"PLAN = {plan!r}\n" + textwrap.dedent(HW_CHECKS)
+    results = json.loads(run_guarded(code, tmp_path, timeout=300).strip().splitlines()[-1])
+    for key, text in results.items():
+        assert "CRASH" not in text and not POSIX_WORDS.search(text), f"{key}: {text}"
+    for key, text in results.items():
+        if "_correct:" in key:
+            assert text == "passed", f"{key}: {text}"
+    polling = results[f"{tmp_path / 'hw1_polling_consumer'}:q1"]
+    assert "ended before any SENTINEL was sent" in polling
+    unlocked = results[f"{tmp_path / 'hw2_unlocked'}:q2"]
+    assert "did not hold account['lock']" in unlocked
+
+
+@pytest.mark.slow(15)
+def test_checker_ends_a_deadlock_and_what_it_left_behind_without_posix(tmp_path):
+    """The runner's watchdog kills a deadlocked run; and when the runner itself hangs
+    (here: the student's module sleeps at import, before the watchdog starts), the
+    caller kills it and every process it started, found by the run's mark in their
+    environment: no POSIX session to kill."""
+    (tmp_path / "hw1_solution.py").write_text(sample_text("hw1", "missing_sentinel"))
+    hang = tmp_path / "hang"
+    hang.mkdir()
+    (hang / "hw1_solution.py").write_text(textwrap.dedent("""
+        import multiprocessing, os, time
+        from pathlib import Path
+
+        if multiprocessing.parent_process() is None and __name__ == "hw1_solution":
+            child = multiprocessing.get_context().Process(target=time.sleep, args=(120,))
+            child.start()
+            Path("pids.txt").write_text(f"{os.getpid()} {child.pid}")
+            time.sleep(120)
+    """))
+    out = run_guarded(f"""
+        import json
+        from helpers import hwcheck
+
+        deadlock = hwcheck.run_isolated(
+            "hw1_pipeline", "hw1_solution",
+            dict(producers=3, per_producer=100, consumers=2, gap=0.2), timeout=4,
+            folder={str(tmp_path)!r})
+        hwcheck._BACKSTOP = 3.0
+        hung = hwcheck.run_isolated("hw1_pipeline", "hw1_solution", timeout=3,
+                                    folder={str(hang)!r})
+        print(json.dumps([deadlock, hung]))
+    """, tmp_path, timeout=120)
+    deadlock, hung = json.loads(out.strip().splitlines()[-1])
+    text = "\n".join(deadlock["problems"])
+    assert "Still not finished after 4 s" in text and "SENTINEL(s) for 2 consumers" in text
+    assert deadlock["facts"]["killed"] >= 1
+    assert "was killed after" in hung["problems"][0]
+    pids = [int(p) for p in (hang / "pids.txt").read_text().split()]
+    alive = [p for p in pids if psutil.pid_exists(p)
+             and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left running: {alive}"
+
+
+# ---- (b) homework 3's public tests
+
+
+def _public_cells(nb) -> list:
+    """The source notebook as a student with the reference answer runs it: every
+    code cell, hidden tests removed, the by-hand server cell left out."""
+    keep = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "TRY_BY_HAND" in cell.source:
+            continue
+        cell.source = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "",
+                             cell.source, flags=re.S)
+        cell.outputs, cell.execution_count = [], None
+        keep.append(cell)
+    nb.cells = keep
+    return nb
+
+
+@pytest.mark.slow(30)
+def test_homework_3_public_tests_without_posix(tmp_path):
+    nb = _public_cells(nbformat.read(ROOT / "source" / "hw3" / "hw3.ipynb", as_version=4))
+    done = _execute(nb, tmp_path, "hw3.ipynb", cell_timeout=120)
+    failed = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id", c.source[:60]): errors(c)
+              for c in done.cells if errors(c)}
+    assert not failed, f"hw3 public tests failed without POSIX APIs: {failed}"
+
+
+# ---- (c) the lecture exercises' self-checks
+
+
+def _solution(lecture: Path, name: str, magic: str) -> str | None:
+    """The solution's text of the function ``name``: the block that starts with the
+    same ``%%writefile`` line, else the first block defining it."""
+    md = (NOTEBOOKS / "solutions" / f"{lecture.stem}-solutions.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", md, flags=re.S)
+    same = [b for b in blocks if magic and b.startswith(magic)]
+    for block in same or blocks:
+        if re.search(rf"^def {name}\(", block, flags=re.M):
+            return re.sub(r"^%%writefile \S+\n", "", block)
+    return None
+
+
+def _exercises(lecture: Path) -> list[tuple[str, str, list]]:
+    """(name, solution cell source, [starter cell, load and check cells]) per exercise
+    that runs processes: an answer cell (``%%writefile _exercise_*``, or a bare
+    function definition handed to a ``check_*`` helper) and the code cells after it
+    up to the next text cell; the last one prints the verdict."""
+    nb = nbformat.read(lecture, as_version=4)
+    found = []
+    for i, cell in enumerate(nb.cells):
+        src = cell.source
+        is_module = cell.cell_type == "code" and src.startswith("%%writefile _exercise_")
+        is_def = cell.cell_type == "code" and src.startswith("def ")
+        if not (is_module or is_def):
+            continue
+        group = [cell]
+        for nxt in nb.cells[i + 1:]:
+            if nxt.cell_type != "code":
+                break
+            group.append(nxt)
+        if len(group) < 2:
+            continue
+        if is_def and not any("check_" in c.source for c in group[1:]):
+            continue
+        name = re.search(r"^def (\w+)\(", src, flags=re.M).group(1)
+        magic = src.split("\n", 1)[0] + "\n" if is_module else ""
+        solution = _solution(lecture, name, magic)
+        assert solution, f"no solution defining {name}() in {lecture.stem}-solutions.md"
+        found.append((f"{lecture.stem}:{name}", magic + solution, group))
+    return found
+
+
+PREAMBLE = """\
+import importlib
+import os
+
+from helpers import context, review
+
+ctx = context()
+"""
+
+
+def _setup_part(cell) -> str:
+    """What of a lecture cell the exercises may rely on: a module it writes
+    (%%writefile, not an exercise's), and its top-level statements that import,
+    load a module or make the context."""
+    src = cell.source
+    if cell.cell_type != "code" or src.startswith("%%writefile _exercise_"):
+        return ""
+    if src.startswith("%%writefile "):
+        return src
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:  # other magics
+        return ""
+    keep = []
+    for node in tree.body:
+        text = ast.get_source_segment(src, node) or ""
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or (
+                isinstance(node, (ast.Assign, ast.Expr))
+                and re.search(r"importlib\.|sys\.dont_write_bytecode|\bcontext\(\)", text)):
+            keep.append(text)
+    return "\n".join(keep)
+
+
+def _exercise_notebook(lecture: Path):
+    """The lecture's set-up cells, then each exercise run with its starter and then
+    with its solution; returns the notebook and (name, kind, index of the verdict cell)."""
+    exercises = _exercises(lecture)
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(PREAMBLE))
+    cells = nbformat.read(lecture, as_version=4).cells
+    first = next((c.source for _, _, g in exercises[:1] for c in g[:1]), None)
+    for cell in cells:
+        if cell.source == first:
+            break
+        part = _setup_part(cell)
+        if part:
+            nb.cells.append(nbformat.v4.new_code_cell(part))
+    verdicts = []
+    for name, solution, group in exercises:
+        for kind, answer in (("starter", group[0].source), ("solution", solution)):
+            nb.cells.append(nbformat.v4.new_code_cell(answer))
+            nb.cells += [nbformat.v4.new_code_cell(c.source) for c in group[1:]]
+            verdicts.append((name, kind, len(nb.cells) - 1))
+    return nb, verdicts
+
+
+@pytest.mark.slow(30)
+def test_lecture_exercise_self_checks_without_posix(tmp_path):
+    """One kernel per lecture, the four at once."""
+    runs = []
+    for lecture in LECTURES[:4]:
+        nb, verdicts = _exercise_notebook(lecture)
+        if verdicts:
+            folder = tmp_path / lecture.stem
+            folder.mkdir()
+            runs.append((lecture.stem, verdicts, _start(nb, folder, "exercises.ipynb")))
+    assert sum(len(v) for _, v, _ in runs) >= 12, "expected at least 6 exercises with self-checks"
+    problems = []
+    for stem, verdicts, started in runs:
+        done = _finish(started)
+        problems += [f"{stem}, cell {i}: {errors(c)[0][-1500:]}"
+                     for i, c in enumerate(done.cells) if errors(c)]
+        for name, kind, index in verdicts:
+            said = text_of(done.cells[index])
+            if kind == "solution" and "Right" not in said:
+                problems.append(f"{name}: the solution got {said!r}")
+            if kind == "starter" and (not said.strip() or said.lstrip().startswith("Right")):
+                problems.append(f"{name}: the starter got {said!r}")
+    assert not problems, "\n".join(problems)
+
+
+# ---- (d) every lecture, top to bottom
+
+
+@pytest.mark.slow(40)
+@pytest.mark.parametrize("lecture", LECTURES, ids=[p.stem for p in LECTURES])
+def test_lecture_runs_without_posix(lecture, tmp_path):
+    """No error output, except in cells tagged as raising on purpose. (Outputs are
+    not compared: nbval does that, on Linux, under each start method.)"""
+    shutil.copy(lecture, tmp_path / lecture.name)
+    nb = nbformat.read(tmp_path / lecture.name, as_version=4)
+    done = _execute(nb, tmp_path, lecture.name, cell_timeout=300, timeout=900)
+    failed = []
+    for i, cell in enumerate(done.cells):
+        if RAISES_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        for tb in errors(cell):
+            failed.append(f"cell {i} (id {cell.get('id')}):\n{tb[-1500:]}")
+    assert not failed, f"{lecture.name} without POSIX APIs:\n" + "\n\n".join(failed)
