@@ -2,7 +2,10 @@
 Chromium (issue 9). One file, one JupyterLab, the steps in the order a person
 takes them; each step saves a screenshot to tests/browser/screenshots/.
 
-1. lecture: open 00-review, Run All, no error, a plot rendered;
+1. lecture: open 01-producer-consumer, Run All, no error, a plot rendered;
+   then edit its `%%writefile pc_workers.py` worker cell as a student would,
+   re-run that cell, its load cell and a cell that uses the worker: the
+   output shows the edit took effect (the code being taught is on the page);
 2. student: answer hw1 (the instructor's solution), run it, self-checks pass,
    Validate says success; then a slip: the self-check explains, Validate fails;
 3. teacher: formgrader lists the assignments, and shows the scores of two hw1
@@ -29,14 +32,38 @@ from lab_ui import (
     run_all,
     save,
     set_cell_source,
+    wait_cells_done,
 )
 from playwright.sync_api import expect
 
-LECTURE = "notebooks/00-review.ipynb"
+LECTURE = "notebooks/01-producer-consumer.ipynb"
+# The student's edit of the lecture's worker module: produce() now puts the
+# producer's name in capitals, which the cross-process demonstration prints.
+WORKER_CELL = "%%writefile pc_workers.py"
+WORKER_EDIT = ("item = (name, i)", "item = (name.upper(), i)")
+LOAD_CELL = "import pc_workers"  # the cell right under it: writes nothing, reloads the module
+DEMO_CELL = 'args=(q, "child", 3)'  # runs pc_workers.produce in a child, prints what arrived
+DEMO_BEFORE, DEMO_AFTER = "('child', 0)", "('CHILD', 0)"
+
+
+def _lecture_cell(page, lab, marker: str):
+    """The lecture's code cell (on the page) whose source contains ``marker``."""
+    sources = ["".join(c["source"]) for c in _cells(lab.root / LECTURE)]
+    found = [i for i, src in enumerate(sources) if marker in src]
+    assert len(found) == 1, f"{LECTURE}: {len(found)} cells contain {marker!r}"
+    return page.locator(NOTEBOOK_CELLS).nth(found[0]), sources[found[0]]
+
+
+def _run_cell(page, cell) -> None:
+    """Click into the cell and press Shift+Enter, as a student does; wait until it ran."""
+    cell.scroll_into_view_if_needed()
+    cell.locator(".jp-InputArea-editor .cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    wait_cells_done(page)
 
 
 @pytest.mark.timeout(300)
-def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
+def test_lecture_runs_all_cells_and_an_edited_worker_takes_effect(lab, page, shot):
     open_notebook(page, lab, LECTURE)
     # start from no outputs, so every output checked below comes from this run
     # (the committed notebook carries outputs of its own)
@@ -75,6 +102,27 @@ def test_lecture_runs_all_cells_and_shows_a_plot(lab, page, shot):
     width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
     assert width > 100, f"the plot image did not render (naturalWidth={width})"
     shot(page, "03-lecture-plot")
+
+    # the worker is on the page: edit it, re-run it and its load cell, then a cell using it
+    demo, _ = _lecture_cell(page, lab, DEMO_CELL)
+    demo_output = demo.locator(".jp-OutputArea-output")
+    expect(demo_output.first).to_contain_text(DEMO_BEFORE)
+    worker, source = _lecture_cell(page, lab, WORKER_CELL)
+    old, new = WORKER_EDIT
+    assert source.count(old) == 1, f"{old!r} is no longer once in the {WORKER_CELL} cell"
+    worker.scroll_into_view_if_needed()
+    set_cell_source(page, worker, source.replace(old, new))
+    expect(worker.locator(".jp-InputArea-editor")).to_contain_text(new)
+    page.keyboard.press("Shift+Enter")  # run the %%writefile cell
+    wait_cells_done(page)
+    expect(worker.locator(".jp-OutputArea-output")).to_contain_text("Overwriting pc_workers.py")
+    load, _ = _lecture_cell(page, lab, LOAD_CELL)
+    _run_cell(page, load)
+    _run_cell(page, demo)
+    expect(demo_output.first).to_contain_text(DEMO_AFTER)
+    expect(demo_output.first).not_to_contain_text(DEMO_BEFORE)
+    assert error_outputs(page) == []
+    shot(page, "03b-lecture-worker-edited-and-rerun")
 
 
 # ---------------------------------------------------------------------------
