@@ -1,10 +1,11 @@
+import os
 import subprocess
 import sys
 
 import psutil
 import pytest
 
-from helpers.procs import kill_all, terminate_then_kill
+from helpers.procs import kill_all, kill_tree, marked, terminate_then_kill, tree
 
 pytestmark = pytest.mark.start_method_independent
 
@@ -44,3 +45,38 @@ def test_terminate_then_kill_lets_a_polite_process_exit_on_sigterm():
     terminate_then_kill([proc], grace=10)
     assert not proc.is_running()
     assert proc.returncode == -15
+
+
+PARENT_OF_SLEEPER = (
+    "import subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+    "print(child.pid, flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_kill_tree_kills_a_process_and_its_children():
+    popen, proc = _start(PARENT_OF_SLEEPER)
+    child = psutil.Process(int(popen.stdout.readline()))
+    assert [p.pid for p in tree(proc.pid)] == [proc.pid, child.pid]
+    killed = kill_tree(proc.pid)
+    assert {p.pid for p in killed} == {proc.pid, child.pid}
+    popen.wait(timeout=30)
+    assert not child.is_running()
+    assert tree(proc.pid) == [] and kill_tree(proc.pid) == []
+
+
+def test_marked_finds_what_an_exited_parent_left_behind(monkeypatch):
+    """The orphan can no longer be found through its parent, but its environment
+    still carries the mark its parent was given."""
+    monkeypatch.setenv("PROCS_TEST_MARK", "")  # this process has the name, not the value
+    env = dict(os.environ, PROCS_TEST_MARK=f"mark-{os.getpid()}")
+    code = PARENT_OF_SLEEPER.replace("time.sleep(60)\n", "") + "\n"
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    orphan = psutil.Process(int(parent.stdout.readline()))
+    parent.wait(timeout=30)
+    try:
+        assert [p.pid for p in marked("PROCS_TEST_MARK", f"mark-{os.getpid()}")] == [orphan.pid]
+    finally:
+        kill_all([orphan])
+    assert marked("PROCS_TEST_MARK", f"mark-{os.getpid()}") == []
