@@ -1,4 +1,4 @@
-"""A local web server with a fixed delay per request, and a fetch function.
+"""A local web server with a fixed delay per request.
 
 The lecture notes' I/O-bound example downloads real web sites. Lecture 04
 serves its "web sites" from this server instead: it listens on 127.0.0.1 (a
@@ -10,7 +10,11 @@ Usage::
 
     with DelayServer(delay=0.05) as server:
         urls = [server.url(f"/site{i}") for i in range(6)]
-        ...  # fetch them from pool workers with fetch()
+        ...  # fetch them from pool workers
+
+The function that fetches a page is lecture 04's own worker (``fetch`` in its
+``%%writefile pool_workers.py`` cell): it is the code being taught, so it is on
+the page, not here.
 
 The server runs in a background thread of the process that starts it (one
 thread per request, so concurrent requests wait their delays at the same time)
@@ -21,12 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-# No proxy for these requests: an http_proxy variable in the environment would
-# otherwise send a request for 127.0.0.1 to the proxy.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class _DelayHandler(BaseHTTPRequestHandler):
@@ -124,9 +123,3 @@ class DelayServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def fetch(url: str, timeout: float = 10.0) -> tuple[str, int, str]:
-    """GET ``url``; return ``(url, status, body text)``. Picklable, for pool workers."""
-    with _OPENER.open(url, timeout=timeout) as response:
-        return url, response.status, response.read().decode("utf-8")

@@ -5,30 +5,38 @@ runs, median and spread, or ``Span`` lists for timelines); the notebook plots
 them and prints the conclusions of *that* run. Nothing here asserts a speed:
 the machine decides.
 
+The workers being measured (``cpu_task``, ``fetch``) are the notebook's own,
+passed in as parameters: a reader who edits them on the page measures the edit.
+
 What is measured:
 
 * ``start_cost``: start + join one trivial ``Process`` under a start method.
 * ``handover_cost``: one task round trip to a pool worker that is already up.
 * ``pool_vs_process``: N trivial tasks as N ``Process`` objects, as one
   ``Pool.map`` (pool start-up included), and sequentially.
-* ``speedup_vs_pool_size``: CPU-bound tasks on pools of several sizes.
+* ``speedup_vs_pool_size``: CPU-bound tasks on warm pools of several sizes,
+  with each pool's start-up timed separately.
 * ``apply_vs_apply_async``: a loop of ``apply`` against ``apply_async`` for all.
 * ``spans_*``: which worker ran which task when, for Gantt charts.
 * ``fetch_comparison``: the notes' I/O-bound example against a local server.
+
+``machine_load`` and ``best_size`` turn a run's numbers into the sentences the
+notebook prints (how busy the machine was, which pool size won).
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
-from helpers.local_http import fetch
-from helpers.pool_tasks import cpu_task, timed_sleep, timed_sleep_item, trivial
+from helpers.pool_tasks import sleep_pid, timed_sleep, timed_sleep_item, trivial
 from helpers.startmethod import context
-from helpers.timing import Span, Stats, measure
+from helpers.timing import Span, Stats, measure, now
 
 # A bound for every wait on a pool: a broken pool fails instead of hanging.
 TIMEOUT = 60.0
@@ -77,8 +85,8 @@ def start_cost(method: str, repeats: int = 3) -> Stats:
     """
     ctx = multiprocessing.get_context(method)
     with warnings.catch_warnings():
-        # Python >= 3.12 warns when a process with threads forks (a Jupyter
-        # kernel always has threads). The measurement is the point here.
+        # Python >= 3.12 warns when a process with threads forks (a notebook's
+        # process, the Jupyter kernel, always has threads). The measurement is the point here.
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
         return measure(lambda: run_processes(1, ctx), repeats=repeats, warmup=1)
 
@@ -121,28 +129,104 @@ def pool_vs_process(
     return result
 
 
-def speedup_vs_pool_size(
-    sizes: Sequence[int], n_tasks: int, work: int, repeats: int = 3, ctx=None
-) -> tuple[Stats, dict[int, Stats]]:
-    """CPU-bound ``cpu_task(work)`` × ``n_tasks``: sequentially, then on pools of each size.
+def wait_for_workers(pool, size: int, timeout: float = TIMEOUT) -> int:
+    """Block until each of the pool's ``size`` workers has run a task; return how many did.
 
-    Pool start-up is not timed here (each pool is started and warmed up first):
-    this measures how the work itself spreads over workers.
+    ``Pool()`` returns as soon as it has *started* its workers; under spawn each one
+    still has to start Python and import modules before it can take a task. Short
+    sleeps are handed out until ``size`` different pids have answered (or ``timeout``).
+    """
+    seen: set[int] = set()
+    deadline = now() + timeout
+    while len(seen) < size and now() < deadline:
+        pending = pool.map_async(sleep_pid, [0.01] * (2 * size), chunksize=1)
+        seen.update(pending.get(timeout=max(0.1, deadline - now())))
+    return len(seen)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One run of ``speedup_vs_pool_size``: all times in seconds."""
+
+    sequential: Stats  # the tasks one after another in this process
+    per_size: dict[int, Stats]  # the same tasks on a warm pool of each size
+    startup: dict[int, float]  # starting each pool until every worker had answered
+
+    def speedups(self) -> dict[int, Stats]:
+        """Sequential median divided by each pool run: one speedup sample per run."""
+        base = self.sequential.median
+        return {size: Stats(tuple(base / t for t in s.samples)) for size, s in self.per_size.items()}
+
+
+def speedup_vs_pool_size(
+    worker: Callable[[object], object],
+    arg: object,
+    sizes: Sequence[int],
+    n_tasks: int,
+    repeats: int = 3,
+    ctx=None,
+) -> Sweep:
+    """``worker(arg)`` × ``n_tasks``: sequentially here, then on a pool of each size.
+
+    Each pool is started and every worker has answered (``wait_for_workers``)
+    before the clock starts: the speedup measures how the work spreads over warm
+    workers; the start-up is timed on its own (``Sweep.startup``). ``worker`` must
+    be importable by the pool's workers (a module-level function of a module).
     """
     ctx = ctx or context()
-    sequential = measure(lambda: [cpu_task(work) for _ in range(n_tasks)], repeats, warmup=0)
+    sequential = measure(lambda: [worker(arg) for _ in range(n_tasks)], repeats, warmup=0)
     per_size: dict[int, Stats] = {}
+    startup: dict[int, float] = {}
     for size in sizes:
+        start = now()
         with ctx.Pool(size) as pool:
-            pool.map_async(trivial, range(4 * size), chunksize=1).get(timeout=TIMEOUT)
+            if wait_for_workers(pool, size) < size:
+                raise RuntimeError(f"not every worker of a pool of {size} started within {TIMEOUT} s")
+            startup[size] = now() - start
 
             def run(pool=pool):
-                pool.map_async(cpu_task, [work] * n_tasks, chunksize=1).get(timeout=TIMEOUT)
+                pool.map_async(worker, [arg] * n_tasks, chunksize=1).get(timeout=TIMEOUT)
 
             per_size[size] = measure(run, repeats, warmup=0)
             pool.close()
             pool.join()
-    return sequential, per_size
+    return Sweep(sequential, per_size, startup)
+
+
+def best_size(speedups: dict[int, Stats], margin: float = 0.05) -> int:
+    """The smallest pool size whose median speedup is within ``margin`` of the highest.
+
+    Sizes whose speedups differ by less than the noise are "about the same"; among
+    those the smallest wins, since more workers cost more memory and start-up.
+    """
+    top = max(s.median for s in speedups.values())
+    return min(size for size, s in speedups.items() if s.median >= (1 - margin) * top)
+
+
+def machine_load() -> tuple[float | None, int]:
+    """(load average over the last minute, logical CPUs); the load is None where the
+    operating system does not report one (Windows).
+
+    The load average counts the processes running or waiting for a CPU: near the
+    number of cores, every core is already busy with something else.
+    """
+    cores = os.cpu_count() or 1
+    if not hasattr(os, "getloadavg"):
+        return None, cores
+    return os.getloadavg()[0], cores
+
+
+def load_report(load: float | None, cores: int, busy_fraction: float = 0.5) -> str:
+    """One plain sentence about ``machine_load()``, starting with WARNING when the
+    load is at least ``busy_fraction`` of the cores (then measured speedups come out
+    lower than on an idle machine)."""
+    if load is None:
+        return "load average: not reported on this system; close other programs before measuring"
+    line = f"load average over the last minute: {load:.1f}, on {cores} cores"
+    if load >= busy_fraction * cores:
+        return (f"WARNING: the machine is busy ({line}): other programs share the cores, "
+                "so the speedups below come out lower than on an idle machine")
+    return f"{line}: quiet enough to measure"
 
 
 def apply_loop(pool, n_tasks: int) -> list[int]:
@@ -190,15 +274,36 @@ def spans_apply_async(pool, n_tasks: int, seconds: float) -> list[Span]:
     return name_lanes([r.get(timeout=TIMEOUT) for r in pending])
 
 
-def spans_map(pool, n_tasks: int, seconds: float, chunksize: int) -> list[Span]:
-    """Timeline of ``map`` with ``chunksize``; each span is labelled with its chunk."""
-    items = [(f"chunk {i // chunksize}", seconds) for i in range(n_tasks)]
+def spans_map(pool, durations: Sequence[float], chunksize: int | None = None) -> list[Span]:
+    """Timeline of ``map`` over sleep tasks of the given ``durations``; each span is
+    labelled with its chunk ("chunk 0", "chunk 1", ...). ``chunksize=None`` lets
+    ``map`` choose (``default_chunksize``)."""
+    # the size map picks itself: Pool._map_async divides by len(self._pool) too
+    size = chunksize or default_chunksize(len(durations), len(pool._pool))
+    items = [(f"chunk {i // size}", seconds) for i, seconds in enumerate(durations)]
     results = pool.map_async(timed_sleep_item, items, chunksize=chunksize).get(timeout=TIMEOUT)
     return name_lanes(results)
 
 
-def fetch_comparison(pool, urls: Sequence[str], threads: int, repeats: int = 3) -> dict[str, Stats]:
-    """Fetch ``urls`` sequentially, with ``apply`` in a loop, with ``apply_async``, and with threads."""
+def messages_sent(n_tasks: int, chunksize: int) -> int:
+    """Task batches ``map`` sends to the workers: one message per chunk."""
+    return math.ceil(n_tasks / chunksize)
+
+
+def idle_at_end(spans: Sequence[Span]) -> dict[str, float]:
+    """For each lane: seconds between its last task's end and the end of the whole job."""
+    finish = max(s.end for s in spans)
+    last: dict[str, float] = {}
+    for s in spans:
+        last[s.lane] = max(last.get(s.lane, s.end), s.end)
+    return {lane: finish - end for lane, end in sorted(last.items())}
+
+
+def fetch_comparison(
+    pool, fetch: Callable[[str], object], urls: Sequence[str], threads: int, repeats: int = 3
+) -> dict[str, Stats]:
+    """``fetch`` each of ``urls``: sequentially, with ``apply`` in a loop, with
+    ``apply_async``, and with threads. ``fetch`` must be importable by the workers."""
 
     def sequential():
         return [fetch(u) for u in urls]

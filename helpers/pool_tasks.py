@@ -1,9 +1,13 @@
-"""Task functions that lecture 04 hands to a process pool (进程池).
+"""Props for lecture 04's demonstrations of a process pool (进程池).
 
-They live in a module, not in notebook cells, because spawn and forkserver
-workers import a task by name (``helpers.pool_tasks.cpu_task``); a function
-defined in a notebook cell cannot be found by them. Each function is tiny and
-does one thing, so the notebook can show one effect at a time.
+The workers the lecture is about (``cpu_task``, ``fetch``) are on the page, in
+the notebook's ``%%writefile pool_workers.py`` cell, so a reader can change
+them. What is here only stages an effect: a task that does nothing (what a
+hand-over costs), a task that sleeps (a known duration), a worker that dies,
+one that tries to start a child. They live in a module, not in notebook cells,
+because spawn and forkserver workers import a task by name
+(``helpers.pool_tasks.trivial``); a function defined in a notebook cell cannot
+be found by them.
 
 The ``timed_*`` variants return ``(worker pid, Span)`` so the parent can draw
 which worker ran which task when (a Gantt chart); stamps come from
@@ -26,14 +30,6 @@ def trivial(x: int) -> int:
     return x + 1
 
 
-def cpu_task(n: int) -> int:
-    """CPU-bound work that scales with ``n`` (pure Python, so it holds the GIL)."""
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
-
-
 def sleep_task(seconds: float) -> float:
     """Waits without using the CPU, like a task blocked on I/O."""
     time.sleep(seconds)
@@ -52,11 +48,10 @@ def timed_sleep_item(item: tuple[str, float]) -> tuple[int, Span]:
     return timed_sleep(*item)
 
 
-def timed_cpu(label: str, n: int) -> tuple[int, Span]:
-    """``cpu_task`` that reports which worker ran it and when."""
-    start = now()
-    cpu_task(n)
-    return os.getpid(), Span(str(os.getpid()), label, start, now())
+def sleep_pid(seconds: float) -> int:
+    """Sleeps, then returns the pid of the process that ran it: which workers are up."""
+    time.sleep(seconds)
+    return os.getpid()
 
 
 def worker_info(_: object = None) -> tuple[int, str, bool]:
@@ -69,7 +64,8 @@ def exit_on(x: int, bad: int) -> int:
     """Returns ``x``, except that the worker dies abruptly on ``bad``.
 
     ``os._exit`` ends the process at once, with no exception and no cleanup:
-    the same as a segfault or the kernel's OOM killer from the pool's view.
+    the same as a segfault or the operating system's out-of-memory killer,
+    from the pool's view.
     """
     if x == bad:
         os._exit(1)

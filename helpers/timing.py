@@ -54,9 +54,11 @@ class Stats:
         return max(self.samples)
 
     def __str__(self) -> str:
+        # milliseconds; microseconds when the median is under 1 ms (not "median 0.0 ms")
+        scale, unit, digits = (1e3, "ms", 1) if self.median >= 1e-3 else (1e6, "µs", 0)
         return (
-            f"median {self.median * 1e3:.1f} ms "
-            f"(min {self.low * 1e3:.1f}, max {self.high * 1e3:.1f}, n={len(self.samples)})"
+            f"median {self.median * scale:.{digits}f} {unit} "
+            f"(min {self.low * scale:.{digits}f}, max {self.high * scale:.{digits}f}, n={len(self.samples)})"
         )
 
 

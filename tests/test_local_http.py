@@ -1,12 +1,14 @@
-"""Tests of the local delay server and fetch (helpers/local_http.py)."""
+"""Tests of the local delay server (helpers/local_http.py), fetched from with the
+tests' stand-in for lecture 04's fetch worker."""
 
 import threading
 import urllib.error
 
 import pytest
+from pool_test_workers import fetch
 
 from helpers import context
-from helpers.local_http import DelayServer, fetch
+from helpers.local_http import DelayServer
 from helpers.timing import now
 
 

@@ -7,6 +7,7 @@ import multiprocessing.pool
 from itertools import pairwise
 
 import pytest
+from pool_test_workers import cpu_task, fetch, record_call
 
 from helpers import context, pool_bench
 from helpers.local_http import DelayServer
@@ -54,10 +55,54 @@ def test_pool_vs_process_limits_the_process_series():
         assert len(stats) == len(xs) and all(len(s.samples) == 2 for s in stats)
 
 
-def test_speedup_vs_pool_size_measures_each_size():
-    sequential, per_size = pool_bench.speedup_vs_pool_size([1, 2], n_tasks=2, work=1000, repeats=2)
-    assert len(sequential.samples) == 2
-    assert sorted(per_size) == [1, 2] and all(len(s.samples) == 2 for s in per_size.values())
+def test_speedup_vs_pool_size_measures_each_size_on_a_warm_pool():
+    sweep = pool_bench.speedup_vs_pool_size(cpu_task, 1000, [1, 2], n_tasks=2, repeats=2)
+    assert len(sweep.sequential.samples) == 2
+    assert sorted(sweep.per_size) == [1, 2] and all(len(s.samples) == 2 for s in sweep.per_size.values())
+    assert sorted(sweep.startup) == [1, 2] and all(t > 0 for t in sweep.startup.values())
+    speedups = sweep.speedups()
+    assert sorted(speedups) == [1, 2] and all(len(s.samples) == 2 for s in speedups.values())
+
+
+def test_speedup_vs_pool_size_runs_the_worker_it_is_given(tmp_path):
+    # sequential, then pools of 1 and 2: 3 runs x 2 repeats x 3 tasks of record_call(path)
+    path = tmp_path / "calls.txt"
+    pool_bench.speedup_vs_pool_size(record_call, str(path), [1, 2], n_tasks=3, repeats=2)
+    assert path.read_text(encoding="utf-8").count("ran") == 18
+
+
+def test_wait_for_workers_sees_every_worker():
+    with context().Pool(3) as p:
+        assert pool_bench.wait_for_workers(p, 3) == 3
+        p.close()
+        p.join()
+
+
+@pytest.mark.start_method_independent
+def test_speedups_divide_the_sequential_median():
+    sweep = pool_bench.Sweep(Stats((2.0, 2.0, 3.0)), {1: Stats((2.0,)), 2: Stats((1.0, 4.0))}, {})
+    assert sweep.speedups() == {1: Stats((1.0,)), 2: Stats((2.0, 0.5))}
+
+
+@pytest.mark.start_method_independent
+def test_best_size_is_the_smallest_within_the_margin():
+    def s(x):
+        return Stats((x,))
+
+    assert pool_bench.best_size({1: s(1.0), 2: s(1.9), 4: s(1.95)}) == 2
+    assert pool_bench.best_size({1: s(1.0), 2: s(1.5), 4: s(1.95)}) == 4
+    assert pool_bench.best_size({1: s(1.0), 2: s(1.5), 4: s(1.95)}, margin=0.3) == 2
+
+
+@pytest.mark.start_method_independent
+def test_load_report_warns_when_busy(monkeypatch):
+    assert pool_bench.load_report(0.2, 2).endswith("quiet enough to measure")
+    assert pool_bench.load_report(1.5, 2).startswith("WARNING: the machine is busy")
+    assert "not reported" in pool_bench.load_report(None, 2)
+    load, cores = pool_bench.machine_load()
+    assert cores >= 1 and (load is None or load >= 0)
+    monkeypatch.delattr("os.getloadavg", raising=False)
+    assert pool_bench.machine_load()[0] is None
 
 
 def test_apply_loop_and_apply_async_give_the_same_results(pool):
@@ -88,7 +133,7 @@ def test_apply_async_spans_come_back_in_submission_order(pool):
 
 
 def test_map_runs_each_chunk_on_one_worker_in_order(pool):
-    spans = pool_bench.spans_map(pool, 12, 0.0, chunksize=4)
+    spans = pool_bench.spans_map(pool, [0.0] * 12, chunksize=4)
     assert [s.label for s in spans] == [f"chunk {i // 4}" for i in range(12)]
     for c in range(3):
         chunk = spans[4 * c: 4 * c + 4]
@@ -97,10 +142,24 @@ def test_map_runs_each_chunk_on_one_worker_in_order(pool):
             assert earlier.end <= later.start
 
 
+def test_map_default_chunks_are_labelled_with_the_size_map_picks(pool):
+    spans = pool_bench.spans_map(pool, [0.0] * 16)
+    size = pool_bench.default_chunksize(16, 2)
+    assert [s.label for s in spans] == [f"chunk {i // size}" for i in range(16)]
+
+
+@pytest.mark.start_method_independent
+def test_messages_and_idle_time():
+    assert pool_bench.messages_sent(16, 1) == 16
+    assert pool_bench.messages_sent(16, 5) == 4
+    spans = [Span("worker 1", "a", 0.0, 1.0), Span("worker 2", "b", 0.0, 3.0), Span("worker 1", "c", 1.0, 2.0)]
+    assert pool_bench.idle_at_end(spans) == {"worker 1": 1.0, "worker 2": 0.0}
+
+
 def test_fetch_comparison_measures_four_ways(pool):
     with DelayServer(delay=0) as server:
         urls = [server.url(f"/{i}") for i in range(3)]
-        result = pool_bench.fetch_comparison(pool, urls, threads=3, repeats=2)
+        result = pool_bench.fetch_comparison(pool, fetch, urls, threads=3, repeats=2)
         # 4 ways x 2 repeats x 3 urls
         assert server.requests == 24
     assert list(result) == ["sequential", "Pool.apply loop", "Pool.apply_async", "3 threads"]

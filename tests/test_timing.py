@@ -7,6 +7,14 @@ import pytest
 from helpers import plotting, timing
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
 def test_measure_counts_repeats_and_warmup():
     calls = []
     stats = timing.measure(lambda: calls.append(1), repeats=4, warmup=2)
@@ -64,3 +72,35 @@ def test_machine_false_leaves_the_machine_line_out_of_the_title():
     stats = {"x": [timing.Stats((1.0,))]}
     assert line in plotting.median_plot([1], stats, "n").get_title()
     assert plotting.median_plot([1], stats, "n", title="m", machine=False).get_title() == "m"
+
+
+def test_cmap_gives_each_label_its_own_colour_in_natural_order():
+    spans = [timing.Span("w", f"chunk {i}", float(i), i + 0.5) for i in range(16)]
+    ax = plotting.timeline(spans, cmap="tab20", edgecolor="black")
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections]
+    assert len(set(colours)) == 16  # the default cycle has 10 and would repeat
+    assert colours == [tuple(c) for c in plotting.distinct_colours(16, "tab20")]
+    import matplotlib
+
+    tab20 = matplotlib.colormaps["tab20"]
+    assert plotting.distinct_colours(2, "tab20") == [tab20(0), tab20(2)]  # two hues, not a pair
+    assert tuple(ax.collections[0].get_edgecolor()[0]) == (0.0, 0.0, 0.0, 1.0)
+    assert len(set(plotting.distinct_colours(40, "tab20"))) == 40
+    viridis = plotting.distinct_colours(3, "viridis")  # sampled end to end, not its first 3
+    assert viridis[0] != viridis[1] and viridis[-1] == plotting.distinct_colours(2, "viridis")[-1]
+
+
+def test_mark_idle_at_end_hatches_only_the_lane_that_waited():
+    spans = [timing.Span("w1", "a", 0.0, 1.0), timing.Span("w2", "b", 0.0, 3.0)]
+    ax = plotting.timeline(spans)
+    plotting.mark_idle_at_end(ax, spans)
+    assert [t.get_text() for t in ax.texts] == ["idle"]
+    (idle,) = ax.patches
+    assert (idle.get_x(), idle.get_width(), idle.get_y() + idle.get_height() / 2) == (1.0, 2.0, 0.0)
+    ax = plotting.timeline(spans[:1] + [timing.Span("w2", "b", 0.0, 1.05)])
+    plotting.mark_idle_at_end(ax, spans[:1] + [timing.Span("w2", "b", 0.0, 1.05)])
+    assert len(ax.texts) == 0 and len(ax.patches) == 0
+
+
+def test_stats_below_a_millisecond_in_microseconds():
+    assert str(timing.Stats((0.00004, 0.00005, 0.0002))) == "median 50 µs (min 40, max 200, n=3)"
