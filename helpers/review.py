@@ -12,17 +12,25 @@ Four groups, in the order the notebook uses them:
   one CPU, observed from outside with psutil;
 * what a process is: a child reports its pid, ppid and what it saw of a
   module global;
+* start methods: keep a child's error output (its traceback on file
+  descriptor 2) out of the notebook page, and run a short script with a time limit;
 * Lock / Semaphore / Event: workers record when they were inside a guarded
   section, so the parent can count how many were inside at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import types
+from collections.abc import Collection, Iterator
 
 import psutil
 
@@ -222,14 +230,36 @@ def status_of(pid: int) -> str:
     return psutil.Process(pid).status()
 
 
-def wait_for_status(pid: int, wanted: str, timeout: float = 10.0) -> str:
-    """Poll ``pid`` until its state is ``wanted`` (or the timeout); return the last state seen."""
+def wait_for_status(pid: int, wanted: str | Collection[str], timeout: float = 10.0) -> str:
+    """Poll ``pid`` until its state is ``wanted`` (a name or several names) or the
+    timeout passes; return the last state seen."""
+    names = {wanted} if isinstance(wanted, str) else set(wanted)
     deadline = time.monotonic() + timeout
     while True:
         seen = status_of(pid)
-        if seen == wanted or time.monotonic() >= deadline:
+        if seen in names or time.monotonic() >= deadline:
             return seen
         time.sleep(0.005)
+
+
+# psutil's names for "blocked, waiting for an event": Linux says 'sleeping' (or
+# 'disk-sleep' while waiting for the disk); macOS and the BSDs also use 'idle' and 'waiting'.
+BLOCKED_STATES = ("sleeping", "disk-sleep", "idle", "waiting")
+
+NO_BLOCKED_STATE_ON_WINDOWS = (
+    "(not shown: on Windows psutil reports every live process as 'running', blocked or not)"
+)
+
+
+def blocked_status(pid: int, timeout: float = 10.0) -> str:
+    """The state psutil reports for ``pid`` once it shows as blocked.
+
+    On Windows psutil cannot tell a blocked process from a running one (every live
+    process is 'running'), so this returns a plain note at once instead of waiting.
+    """
+    if sys.platform == "win32":
+        return NO_BLOCKED_STATE_ON_WINDOWS
+    return wait_for_status(pid, BLOCKED_STATES, timeout)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -372,6 +402,81 @@ def run_traffic(ctx, car, n_cars: int = 3, red_seconds: float = 0.3):
         light.set()
         finish(procs, timeout=5)
     return green, passed
+
+
+# --- start methods ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def child_stderr_to_file() -> Iterator[types.SimpleNamespace]:
+    """Send the error output of children started inside the block to a file.
+
+    A child inherits its parent's file descriptor 2 (stderr). In a notebook that
+    descriptor is captured and shown on the page, so a child's traceback lands in
+    whichever cell runs at that moment. Inside this block descriptor 2 of this
+    process points at a temporary file instead; a child started in the block keeps
+    writing there. Join the child inside the block. After the block, ``.text`` of
+    the yielded object holds what was written.
+    """
+    if os.name == "posix":
+        # the resource tracker is a helper process that spawn children connect to;
+        # start it now, so that it does not inherit the temporary file as its stderr
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    captured = types.SimpleNamespace(text="")
+    with tempfile.TemporaryFile() as file:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(file.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            file.seek(0)
+            captured.text = file.read().decode(errors="replace")
+
+
+def error_names(text: str) -> list[str]:
+    """The exception names that start a line of ``text`` (a traceback's last line
+    is ``Name: message``), in order, without repeats."""
+    names: list[str] = []
+    for line in text.splitlines():
+        head = line.split(":", 1)[0].strip()
+        if line[:1].isalpha() and head.isidentifier() and head.endswith(("Error", "Exception")):
+            if head not in names:
+                names.append(head)
+    return names
+
+
+def error_message(text: str, name: str) -> str:
+    """The first sentence of the message of the last ``name`` exception in ``text``
+    (a traceback), with its line breaks and indentation folded into single spaces;
+    "" if ``name`` is not there."""
+    start = text.rfind(f"{name}:")
+    if start < 0:
+        return ""
+    first, *rest = text[start + len(name) + 1 :].splitlines() or [""]
+    lines = [first]
+    for line in rest:  # a long message goes on in indented (or blank) lines
+        if line.strip() and not line[:1].isspace():
+            break
+        lines.append(line)
+    message = " ".join(" ".join(lines).split())
+    end = message.find(". ")
+    return message if end < 0 else message[: end + 1]
+
+
+def run_script(path: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """Run ``python path`` (this Python) in the current folder, at most ``timeout`` s.
+
+    Returns the finished process with its ``stdout`` and ``stderr`` as text; raises
+    ``subprocess.TimeoutExpired`` (after killing the script) if it ran too long.
+    """
+    return subprocess.run(
+        [sys.executable, path], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 # --- housekeeping ------------------------------------------------------------------

@@ -3,8 +3,19 @@
 Notebooks and tests call :func:`context` instead of using ``multiprocessing``
 directly, so setting ``MP_START_METHOD`` (spawn | forkserver | fork) switches all
 of them with no other change. The default is spawn: the default on Windows and
-macOS, and the strictest (everything a child needs must be importable and
-picklable), so code that works under spawn works everywhere.
+macOS, and the strictest about what a child can receive (everything it needs
+must be importable and picklable). Code that is clean under spawn is therefore
+importable and picklable under every method. It is not automatically correct
+under fork: a fork child also inherits state from its parent (copies of pipe
+ends and other file descriptors, locks some thread held at that moment, globals
+set after import), which can change what it does (lecture 02 shows a child that
+hangs on an inherited pipe end). That is why the tests run under all three.
+Lecture 00, section "Start methods", explains the methods.
+
+In your own code choose a method without this module:
+``multiprocessing.get_context("spawn")`` (a library, a notebook), or
+``multiprocessing.set_start_method("spawn")`` once, inside
+``if __name__ == "__main__":`` of a script.
 """
 
 import multiprocessing

@@ -1,9 +1,12 @@
 """Tests for helpers/review.py (lecture 00). Run under every start method:
 MP_START_METHOD=spawn|forkserver|fork. No test asserts a speed."""
 
+import multiprocessing
 import os
 import signal
+import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -108,7 +111,13 @@ def test_blocked_child_sleeps_then_runs(ctx):
     p.start()
     try:
         assert outbox.get(timeout=30) == "waiting"
-        assert review.wait_for_status(p.pid, "sleeping") == "sleeping"
+        blocked = review.blocked_status(p.pid)
+        if sys.platform == "linux":
+            assert blocked == "sleeping"  # what the notebook's committed output shows
+        elif sys.platform == "win32":
+            assert blocked == review.NO_BLOCKED_STATE_ON_WINDOWS
+        else:
+            assert blocked in review.BLOCKED_STATES
         inbox.put("item")
         assert outbox.get(timeout=30) == ("got", "item")
         assert review.wait_for_status(p.pid, "running") == "running"
@@ -136,6 +145,30 @@ def test_pinned_spinners_share_one_cpu(ctx):
     finally:
         stop.set()
         review.finish(procs)
+
+
+@independent
+def test_wait_for_status_accepts_any_of_several_names(monkeypatch):
+    monkeypatch.setattr(review, "status_of", lambda pid: "idle")  # how macOS may say blocked
+    start = time.monotonic()
+    assert review.wait_for_status(1, review.BLOCKED_STATES, timeout=5) == "idle"
+    assert review.wait_for_status(1, "idle", timeout=5) == "idle"
+    assert time.monotonic() - start < 2, "it waited although the state was there at once"
+
+
+@independent
+def test_blocked_status_on_windows_says_what_is_skipped_without_waiting(monkeypatch):
+    # psutil on Windows reports every live process as 'running': waiting for a
+    # blocked state there would only run into the timeout
+    def never(pid):
+        raise AssertionError("no state to wait for on Windows")
+
+    monkeypatch.setattr(review, "status_of", never)
+    monkeypatch.setattr(sys, "platform", "win32")
+    note = review.blocked_status(os.getpid(), timeout=30)
+    monkeypatch.undo()
+    assert note == review.NO_BLOCKED_STATE_ON_WINDOWS
+    assert "Windows" in note and "running" in note
 
 
 @independent
@@ -279,3 +312,127 @@ def test_finish_terminates_a_process_that_will_not_end(ctx):
     assert not p.is_alive()
     if sys.platform != "win32":
         assert p.exitcode == -signal.SIGTERM
+
+
+# --- start methods (lecture 00, section 4) ----------------------------------------
+
+TRACEBACK = """Traceback (most recent call last):
+  File "<string>", line 1, in <module>
+RuntimeError:
+        An attempt has been made to start a new process before the
+        current process has finished its bootstrapping phase.
+
+        This probably means ...
+AttributeError: Can't get attribute 'f' on <module '__main__' (built-in)>
+RuntimeError: again
+"""
+
+
+@independent
+def test_error_names_reads_the_exception_lines_of_a_traceback():
+    assert review.error_names(TRACEBACK) == ["RuntimeError", "AttributeError"]
+    assert review.error_names("") == []
+    assert review.error_names("hello: world\nNote: x\n  ValueError: indented") == []
+
+
+@independent
+def test_error_message_is_the_first_sentence_with_whitespace_folded():
+    assert review.error_message(TRACEBACK, "AttributeError") == (
+        "Can't get attribute 'f' on <module '__main__' (built-in)>"
+    )
+    assert review.error_message(TRACEBACK, "RuntimeError") == "again"  # the last one
+    first = TRACEBACK.split("AttributeError")[0]
+    assert review.error_message(first, "RuntimeError") == (
+        "An attempt has been made to start a new process before the current process "
+        "has finished its bootstrapping phase."
+    )
+    assert review.error_message(TRACEBACK, "KeyError") == ""
+
+
+@independent
+def test_child_stderr_to_file_catches_a_spawn_childs_traceback(cars):
+    spawn = multiprocessing.get_context("spawn")  # what the notebook uses, whatever the method
+    with review.child_stderr_to_file() as err:
+        p = spawn.Process(target=cars.crashes, args=(None, None, "car 0"))
+        p.start()
+        p.join(timeout=60)
+    assert p.exitcode == 1
+    assert "engine failure" in err.text
+    assert review.error_names(err.text) == ["RuntimeError"]
+    os.write(2, b"")  # descriptor 2 is usable again after the block
+
+
+@independent
+def test_child_stderr_to_file_restores_stderr_after_an_exception(capfd):
+    with pytest.raises(ZeroDivisionError), review.child_stderr_to_file() as err:
+        os.write(2, b"inside\n")
+        1 / 0  # noqa: B018
+    os.write(2, b"outside\n")
+    assert err.text == "inside\n"
+    assert capfd.readouterr().err == "outside\n"
+
+
+@independent
+def test_a_function_only_the_parents_main_has_kills_a_spawn_child(monkeypatch):
+    """The notebook's section 4.1: a target defined in ``__main__`` (a notebook cell)."""
+
+    def square_into(x, out):
+        out.put(x * x)
+
+    square_into.__module__ = "__main__"
+    square_into.__qualname__ = "_review_test_only_in_parent"
+    monkeypatch.setattr(sys.modules["__main__"], square_into.__qualname__, square_into,
+                        raising=False)
+    spawn = multiprocessing.get_context("spawn")
+    out = spawn.Queue()
+    with review.child_stderr_to_file() as err:
+        p = spawn.Process(target=square_into, args=(7, out))
+        p.start()  # no exception in the parent
+        p.join(timeout=60)
+    assert p.exitcode == 1
+    assert "AttributeError" in review.error_names(err.text)
+
+
+SCRIPT = """import multiprocessing
+
+
+def greet(name):
+    print("hello from", name, flush=True)
+
+
+print("this module runs as", __name__, flush=True)
+{guard}spawn = multiprocessing.get_context("spawn")
+{indent}p = spawn.Process(target=greet, args=("the child",))
+{indent}p.start()
+{indent}p.join(timeout=30)
+{indent}print("child exit code:", p.exitcode, flush=True)
+"""
+
+
+@independent
+@pytest.mark.parametrize("guarded", [False, True], ids=["no_guard", "with_guard"])
+def test_scripts_with_and_without_the_main_guard(tmp_path, guarded):
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT.format(guard='if __name__ == "__main__":\n    ' if guarded else "",
+                                    indent="    " if guarded else ""))
+    result = review.run_script(str(script), timeout=60)
+    assert result.returncode == 0  # the parent itself ends normally either way
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["this module runs as __main__", "this module runs as __mp_main__"]
+    if guarded:
+        assert lines[2:] == ["hello from the child", "child exit code: 0"]
+        assert review.error_names(result.stderr) == []
+    else:
+        assert lines[2:] == ["child exit code: 1"]
+        assert review.error_names(result.stderr) == ["RuntimeError"]
+        assert "bootstrapping phase" in review.error_message(result.stderr, "RuntimeError")
+
+
+@independent
+def test_run_script_stops_a_script_that_runs_too_long(tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(30)\n")
+    start = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        review.run_script(str(script), timeout=0.5)
+    assert time.monotonic() - start < 10
