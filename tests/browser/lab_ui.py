@@ -15,9 +15,12 @@ from playwright.sync_api import Page, expect
 KERNEL_START_TIMEOUT = 90_000  # ms: a kernel start on 2 busy cores
 RUN_TIMEOUT = 240_000  # ms: a whole lecture notebook under spawn
 # An error output in JupyterLab is rendered as stderr text ending in
-# "SomeError: message" (or a traceback); ordinary stderr (progress bars,
-# warnings) is not an error.
-ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\w*(Error|Exception)\b", re.M)
+# "SomeError: message" (or a traceback), or, for an exception that renders
+# itself (IPython's _render_traceback_, as the course's self-checks do), as
+# "CheckFailed: message"; ordinary stderr (progress bars, warnings) is not an error.
+ERROR_TEXT = re.compile(
+    r"Traceback \(most recent call last\)|^\w*(Error|Exception|Failed)\b", re.M
+)
 
 
 def open_notebook(page: Page, lab, path: str) -> None:

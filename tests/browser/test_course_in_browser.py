@@ -246,6 +246,10 @@ def test_student_answers_runs_and_validates_homework(lab, page, shot):
     expect(message).to_contain_text(CHECK_FAILS)
     expect(message).to_contain_text(WRONG_EXPLAINED)
     assert error_outputs(page), "the wrong answer shows no failing cell"
+    save(page)  # the saved file agrees: the self-check cell failed (what nbgrader sees)
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in _cells(lab.root / RELEASED)]
+    saved_check = _cells(lab.root / RELEASED)[ids.index(CHECK_CELL)]
+    assert [o["output_type"] for o in saved_check["outputs"]][-1:] == ["error"], saved_check
     shot(page, "07-homework-wrong-selfcheck-explains")
 
     # ... and Validate fails, showing the same message
