@@ -1,7 +1,11 @@
-"""Workers and measurements for lecture 02, ``Pipe`` (管道).
+"""Measurements, demonstrations and exercise self-checks for lecture 02, ``Pipe`` (管道).
 
-Everything that runs in a child process lives here, not in a notebook cell, so
-that it works under spawn and forkserver (the child imports it by name).
+The workers the lecture teaches (``echo_upper``, ``read_until_eof``) are not
+here: the notebook writes them with ``%%writefile`` so a reader can edit them.
+What is here is the machinery around them, and the children of the
+measurements and of the "two senders on one end" demonstration, which run in
+child processes and so live in an importable module (spawn and forkserver
+children import their target by name).
 
 Every wait on another process is bounded: a receive is preceded by
 ``poll(timeout)``, a join has a timeout, and a child that does not finish in
@@ -11,49 +15,20 @@ time is reported, then stopped, instead of hanging the caller.
 from __future__ import annotations
 
 import queue
+import textwrap
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for_any
 
 # The same measurement through a Queue, for the Pipe-vs-Queue comparison (lecture 01's).
 from helpers.queue_bench import measure_queue_throughput as measure_queue_throughput
 from helpers.startmethod import context
-from helpers.timing import now
+from helpers.timing import Stats, machine_summary, now
 
 # Upper bound, in seconds, for any single wait on another process in this module.
 WAIT = 60.0
 
 
-def echo_upper(conn) -> None:
-    """Child side of the duplex demo: receive strings on ``conn`` and send each
-    one back upper-cased **on the same end**, until ``None`` arrives.
-
-    One end does both jobs, receiving and sending: ``Pipe()`` is duplex.
-    """
-    while conn.poll(WAIT):
-        text = conn.recv()
-        if text is None:
-            break
-        conn.send(text.upper())
-    conn.close()
-
-
-def read_until_eof(recv_end, report, send_end_to_close=None) -> None:
-    """Child side of the EOFError demo: count messages until ``recv()`` raises EOFError.
-
-    ``recv()`` raises EOFError only once *every* copy of the sending end, in every
-    process, is closed. Pass ``send_end_to_close`` to make this child close its
-    own (inherited) copy first; without that, under fork, the child keeps the
-    pipe open itself and waits forever. The count goes back through ``report``.
-    """
-    if send_end_to_close is not None:
-        send_end_to_close.close()
-    count = 0
-    while True:
-        try:
-            recv_end.recv()
-        except EOFError:
-            break
-        count += 1
-    report.send(count)
-    report.close()
+# --- throughput: one child sends, the parent receives ---------------------------------
 
 
 def _send_payloads(conn, msg_bytes: int, n_msgs: int, ready) -> None:
@@ -87,8 +62,8 @@ def measure_pipe_throughput(msg_bytes: int, n_msgs: int, ctx=None, *, duplex: bo
     the last message, so process start-up is not counted.
 
     ``duplex=False`` measures ``ctx.Pipe(duplex=False)`` instead. On POSIX the
-    two are different kernel objects: a duplex Pipe is a Unix socket pair, a
-    one-way Pipe an OS pipe (the same kind a ``Queue`` is built on).
+    two are different operating-system objects: a duplex Pipe is a Unix socket
+    pair, a one-way Pipe an OS pipe (the same kind a ``Queue`` is built on).
     """
     _check_args(msg_bytes, n_msgs)
     ctx = ctx or context()
@@ -114,32 +89,90 @@ def measure_pipe_throughput(msg_bytes: int, n_msgs: int, ctx=None, *, duplex: bo
     return n_msgs / elapsed
 
 
-# --- "a pipe is unsafe": two senders on the same end --------------------------------
+def rate_bars(sizes, rates: dict[str, list[Stats]], baseline: str):
+    """One panel per message size: a bar per way of sending (messages/s, median of the
+    runs, linear axis from 0, min–max as error bars), with each bar's speed relative
+    to ``baseline`` written on it. The machine line appears once, over the figure.
+
+    ``rates[name][i]`` holds the rates (messages/s) measured for ``sizes[i]``."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import StrMethodFormatter
+
+    names = list(rates)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 3.6), squeeze=False)
+    for i, (size, ax) in enumerate(zip(sizes, axes[0], strict=True)):
+        stats = [rates[name][i] for name in names]
+        med = [s.median for s in stats]
+        err = [[m - s.low for m, s in zip(med, stats, strict=True)], [s.high - m for m, s in zip(med, stats, strict=True)]]
+        colours = [f"C{k}" for k in range(len(names))]
+        bars = ax.bar(range(len(names)), med, yerr=err, capsize=3, color=colours)
+        base = rates[baseline][i].median
+        labels = [f"{m / base:.2f}×" for m in med]
+        ax.bar_label(bars, labels, label_type="center", fontsize=9, fontweight="bold",
+                     bbox=dict(boxstyle="round,pad=0.2", facecolor="white", alpha=0.8, lw=0))
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{size_label(size)} per message", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("messages/s (median, bars: min–max)")
+    fig.suptitle(f"One child sends to the parent; on each bar: speed ÷ {baseline}'s\n"
+                 f"{machine_summary()}", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
-def send_tagged(conn, tag: int, size: int, n_msgs: int, go) -> None:
-    """Send ``n_msgs`` messages of ``size`` bytes, every byte equal to ``tag``.
+def size_label(size: int) -> str:
+    """``16 B``, ``1 KiB``, ``64 KiB``, ``1 MiB``: a message size for a label."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} B"
 
-    Two of these sharing *one* end of a pipe is the unsafe case: a large
-    message is written in several pieces, and the pieces of two writers can
-    interleave, so the reader gets garbage.
-    """
+
+# --- "a pipe is unsafe": two senders on one end, on one pipe each, on one Queue --------
+
+SHARED_END, PIPE_EACH, QUEUE = "shared end", "pipe each", "queue"
+HOW = {
+    SHARED_END: "one end shared by both",
+    PIPE_EACH: "one pipe for each sender",
+    QUEUE: "one Queue shared by both",
+}
+_READER_STOPS = {
+    0: "it read every message",
+    1: ("the 4 bytes it read as the next message's length were message data (they announced "
+        "more bytes than any message has): the boundaries between messages are lost, so "
+        "nothing after that point can be read"),
+    2: "every pipe was closed before every message came (EOFError)",
+    3: "nothing arrived for 5 s",
+    4: "it was still reading at the time limit, and was stopped",
+}
+_FINISHED, _SEND_FAILED = 1, 2  # how a sender ended (0: it had not ended)
+_STARTED = 4  # progress slot: how many senders are about to send
+
+
+def send_tagged(dest, tag: int, size: int, n_msgs: int, go, progress) -> None:
+    """Sender: ``n_msgs`` messages of ``size`` bytes, every byte equal to ``tag``
+    (1 or 2), onto ``dest``: a pipe end (``send_bytes``) or a Queue (``put``).
+
+    ``progress`` is a shared ``Array('i', 5)``: slot ``tag - 1`` counts the sends
+    that returned, slot ``tag + 1`` says how this sender ended, slot 4 counts the
+    senders that are about to send (the reader waits for both)."""
+    send = dest.put if hasattr(dest, "put") else dest.send_bytes
     payload = bytes([tag]) * size
     go.wait(WAIT)  # a barrier: both senders start at the same moment
+    with progress.get_lock():
+        progress[_STARTED] += 1
     try:
         for _ in range(n_msgs):
-            conn.send_bytes(payload)
-    except OSError:
-        pass  # the reader gave up on the garbled stream and closed its end
-    conn.close()
-
-
-def put_tagged(q, tag: int, size: int, n_msgs: int, go) -> None:
-    """The same as :func:`send_tagged`, onto a Queue (which locks around each write)."""
-    payload = bytes([tag]) * size
-    go.wait(WAIT)
-    for _ in range(n_msgs):
-        q.put(payload)
+            send(payload)
+            progress[tag - 1] += 1
+    except OSError:  # BrokenPipeError: the reader closed its end (it gave up)
+        progress[tag + 1] = _SEND_FAILED
+        return
+    if hasattr(dest, "close"):
+        dest.close()
+    progress[tag + 1] = _FINISHED
 
 
 def is_intact(msg: bytes, size: int) -> bool:
@@ -148,90 +181,283 @@ def is_intact(msg: bytes, size: int) -> bool:
     return len(msg) == size and msg.count(msg[:1]) == size
 
 
-def count_intact(conn, size: int, expected: int, counts) -> None:
-    """Reader for the unsafe demo, run in a child so that the parent cannot hang.
-
-    Reads until ``expected`` messages arrived, the pipe breaks, or nothing
-    arrives for a while. ``counts`` is a shared ``Array('i', 3)``:
-    ``[intact, corrupted, failed]``, updated after every message so the parent
-    can read it even if this reader gets stuck and has to be stopped.
-    """
-    for _ in range(expected):
+def _receive(sources, size: int):
+    """Next message from any of ``sources`` (pipe ends or one Queue): bytes, or an int
+    reason to stop (see ``_READER_STOPS``). A pipe that reaches its end of file is
+    taken out of ``sources``."""
+    if hasattr(sources[0], "get"):
         try:
-            if not conn.poll(5):
-                break
-            # maxlength: a garbled length header raises OSError instead of
-            # making us wait for gigabytes that will never come
-            msg = conn.recv_bytes(maxlength=size)
-        except (OSError, EOFError):
-            counts[2] = 1
+            return sources[0].get(timeout=5)
+        except queue.Empty:
+            return 3
+    while sources:
+        ready = wait_for_any(sources, timeout=5)
+        if not ready:
+            return 3
+        try:
+            # maxlength: a garbled length header raises OSError instead of making the
+            # reader wait for gigabytes that will never come
+            return ready[0].recv_bytes(maxlength=size)
+        except EOFError:  # this sender is done and closed its end; read the others
+            sources.remove(ready[0])
+        except OSError:
+            return 1
+    return 2
+
+
+def count_messages(sources, size: int, expected: int, counts, progress) -> None:
+    """Reader, run in a child so that the parent cannot hang.
+
+    Once both senders are about to send, waits a moment so that both are in the
+    middle of sending before it reads (this makes the race show every time), then
+    reads until ``expected`` messages came or it cannot go on. ``counts`` is a shared
+    ``Array('i', 6)``: ``[intact, garbled, why it stopped, and for the first garbled
+    message: bytes from sender 1, from sender 2, other bytes]``, updated after every
+    message so the parent can read it even if this reader has to be stopped."""
+    import time
+
+    deadline = time.monotonic() + WAIT
+    while progress[_STARTED] < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.05)  # both senders are now writing, or blocked on the full pipe
+    stop, open_sources = 0, list(sources)
+    for _ in range(expected):
+        msg = _receive(open_sources, size)
+        if isinstance(msg, int):
+            stop = msg
             break
-        counts[0 if is_intact(msg, size) else 1] += 1
-    conn.close()
+        if is_intact(msg, size):
+            counts[0] += 1
+            continue
+        if counts[1] == 0:
+            ones, twos = msg.count(1), msg.count(2)
+            counts[3], counts[4], counts[5] = ones, twos, len(msg) - ones - twos
+        counts[1] += 1
+    counts[2] = stop
+    for s in sources:
+        s.close()
 
 
-def two_senders_one_end(kind: str, size: int = 200_000, n_each: int = 20, ctx=None) -> dict:
-    """Two child processes send tagged messages at the same time, either both
-    on the *same end* of one ``Pipe`` (``kind="pipe"``) or onto one ``Queue``
-    (``kind="queue"``). Returns ``{"sent", "intact", "corrupted", "reader_failed"}``.
+@dataclass(frozen=True)
+class SharingResult:
+    """What happened to every message of one :func:`two_senders` run."""
 
-    The Pipe result varies from run to run (it is a race); the Queue result is
-    always every message intact.
+    how: str  # SHARED_END, PIPE_EACH or QUEUE
+    n_each: int  # messages each of the two senders tried to send
+    size: int  # bytes per message
+    intact: int  # received with the right length, all bytes from one sender
+    garbled: int  # received, but the wrong length or bytes of both senders mixed
+    reader_stop: int  # why the reader stopped, a key of _READER_STOPS
+    first_garbled: tuple[int, int, int]  # its bytes from sender 1, from sender 2, other
+    sends_done: tuple[int, int]  # send() / put() calls that returned, per sender
+    sender_ends: tuple[str, str]  # how each sender ended, in words
+
+    @property
+    def tried(self) -> int:
+        """Messages the two senders set out to send."""
+        return 2 * self.n_each
+
+    @property
+    def not_received(self) -> int:
+        """Messages the reader never got as a message of their own: their bytes are
+        inside a garbled message, or still unread in the pipe, or were never sent."""
+        return self.tried - self.intact - self.garbled
+
+    @property
+    def all_intact(self) -> bool:
+        return self.intact == self.tried
+
+    def details(self) -> str:
+        """The reader's and the senders' side of the run, in words."""
+        why = f"the reader stopped because {_READER_STOPS[self.reader_stop]}"
+        lines = [f"{HOW[self.how]}:", textwrap.fill(why, 96, initial_indent="  ",
+                                                     subsequent_indent="    ")]
+        if self.garbled:
+            ones, twos, other = self.first_garbled
+            lines.append(f"  the first garbled message: {ones + twos + other:,} bytes = {ones:,} from "
+                         f"sender 1 + {twos:,} from sender 2 + {other:,} other bytes")
+        for tag, (done, end) in enumerate(zip(self.sends_done, self.sender_ends, strict=True), start=1):
+            said = f"sender {tag}: {done} of {self.n_each} sends returned; {end}"
+            lines.append(textwrap.fill(said, 96, initial_indent="  ", subsequent_indent="    "))
+        return "\n".join(lines)
+
+
+def accounting_table(results: list[SharingResult]) -> str:
+    """Every message of each run, accounted for: tried = intact + garbled + not received."""
+    head = f"{'':26}{'tried':>6}{'intact':>8}{'garbled':>9}{'not received':>14}"
+    rows = [head]
+    for r in results:
+        rows.append(f"{HOW[r.how]:26}{r.tried:>6}{r.intact:>8}{r.garbled:>9}{r.not_received:>14}")
+    return "\n".join(rows)
+
+
+def busy_warning() -> str:
+    """A warning when the machine is already busy (load average above the core count),
+    or "" (also where the operating system offers no load average, e.g. Windows)."""
+    import os
+
+    if not hasattr(os, "getloadavg"):
+        return ""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load <= cores:
+        return ""
+    return (f"Warning: the machine is busy (load {load:.1f} on {cores} cores): the numbers "
+            "below are noisy; rerun when it is quiet.")
+
+
+def _sender_end(code: int, stopped: bool) -> str:
+    if code == _FINISHED:
+        return "it sent everything and ended"
+    if code == _SEND_FAILED:
+        return "then its send raised BrokenPipeError: the reader had closed its end"
+    if stopped:
+        return ("then it was stuck in send() (the pipe was full and nobody read it any more) "
+                "and was stopped")
+    return "it ended without finishing"
+
+
+def two_senders(how: str, size: int = 200_000, n_each: int = 20, ctx=None) -> SharingResult:
+    """Two child processes send ``n_each`` tagged messages each at the same moment,
+    and a third child reads them:
+
+    * ``SHARED_END``: both send on the *same* end of one ``Pipe(duplex=False)``
+      (the kind of pipe a Queue is built on);
+    * ``PIPE_EACH``: each sender has a pipe of its own; the reader waits on both;
+    * ``QUEUE``: both put onto one ``Queue`` (which holds a lock around each write).
+
+    The shared end is a race; the reader waits until both senders are sending
+    before it reads, so that the race shows every time.
     """
+    if how not in HOW:
+        raise ValueError(f"how must be one of {', '.join(map(repr, HOW))}, not {how!r}")
     ctx = ctx or context()
     go = ctx.Barrier(2)  # the two senders wait for each other, then send at once
-    expected = 2 * n_each
-    if kind == "pipe":
-        reader_end, writer_end = ctx.Pipe()
-        counts = ctx.Array("i", 3)
-        reader = ctx.Process(target=count_intact, args=(reader_end, size, expected, counts))
-        writers = [
-            ctx.Process(target=send_tagged, args=(writer_end, tag, size, n_each, go))
-            for tag in (1, 2)
-        ]
-        procs = [reader, *writers]
-        for p in procs:
-            p.start()
-        reader_end.close()
-        writer_end.close()
-        reader.join(10)
-        stuck = reader.is_alive()
-        # A stuck reader (or a writer blocked on a full pipe nobody reads) is
-        # stopped: terminating a process that uses a pipe may corrupt it, which
-        # does not matter here because the pipe is thrown away.
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-            p.join(5)
-        intact, corrupted, failed = list(counts)
-        return {
-            "sent": expected,
-            "intact": intact,
-            "corrupted": corrupted,
-            "reader_failed": bool(failed or stuck),
-        }
-    if kind == "queue":
+    counts, progress = ctx.Array("i", 6), ctx.Array("i", 5)
+    to_close = []  # the parent's copies of the pipe ends
+    if how == SHARED_END:
+        receive_end, send_end = ctx.Pipe(duplex=False)
+        sources, dests, to_close = [receive_end], [send_end, send_end], [receive_end, send_end]
+    elif how == PIPE_EACH:
+        pipes = [ctx.Pipe(duplex=False) for _ in range(2)]
+        sources, dests = [r for r, _ in pipes], [s for _, s in pipes]
+        to_close = sources + dests
+    else:
         q = ctx.Queue()
-        writers = [
-            ctx.Process(target=put_tagged, args=(q, tag, size, n_each, go)) for tag in (1, 2)
-        ]
-        for p in writers:
-            p.start()
-        intact = corrupted = 0
-        failed = False
-        for _ in range(expected):
-            try:
-                msg = q.get(timeout=WAIT)
-            except queue.Empty:
-                failed = True
-                break
-            if is_intact(msg, size):
-                intact += 1
-            else:
-                corrupted += 1
-        for p in writers:
-            _finish(p, "two_senders_one_end")
+        sources, dests = [q], [q, q]
+    reader = ctx.Process(target=count_messages,
+                         args=(sources, size, 2 * n_each, counts, progress))
+    senders = [ctx.Process(target=send_tagged, args=(dest, tag, size, n_each, go, progress))
+               for tag, dest in enumerate(dests, start=1)]
+    for p in (reader, *senders):
+        p.start()
+    for conn in to_close:
+        conn.close()  # the children have their ends now
+    reader.join(WAIT)
+    stuck = reader.is_alive()
+    deadline = now() + 1.0  # a sender still running a second after the reader ended is stuck
+    stopped = []
+    for p in senders:
+        p.join(max(0.0, deadline - now()))
+        stopped.append(p.is_alive())
+    # Stop what is stuck: terminating a process that uses a pipe may corrupt it, which
+    # does not matter here because the pipe is thrown away.
+    for p in (reader, *senders):
+        if p.is_alive():
+            p.terminate()
+        p.join(5)
+    if how == QUEUE:
         q.close()
         q.join_thread()
-        return {"sent": expected, "intact": intact, "corrupted": corrupted, "reader_failed": failed}
-    raise ValueError(f"kind must be 'pipe' or 'queue', not {kind!r}")
+    return SharingResult(
+        how=how,
+        n_each=n_each,
+        size=size,
+        intact=counts[0],
+        garbled=counts[1],
+        reader_stop=4 if stuck else counts[2],
+        first_garbled=(counts[3], counts[4], counts[5]),
+        sends_done=(progress[0], progress[1]),
+        sender_ends=tuple(_sender_end(progress[2 + i], stopped[i]) for i in range(2)),
+    )
+
+
+# --- exercise self-checks: they print what is wrong, or that it is right -------------
+
+
+def check_square_server(square_server, ctx=None, numbers=(2, 3, 4, 10)) -> str:
+    """Exercise: ``square_server(conn)`` answers each number with its square on the
+    same end and stops on ``None``. Returns a message in plain words; never raises
+    on a wrong answer, and stops every process it started."""
+    ctx = ctx or context()
+    numbers = list(numbers)
+    mine, theirs = ctx.Pipe()
+    child = ctx.Process(target=square_server, args=(theirs,))
+    child.start()
+    theirs.close()
+    replies, problem = [], None
+    try:
+        for x in numbers:
+            mine.send(x)
+            if not mine.poll(10):
+                problem = f"no reply to {x} within 10 s: does the server send back after each recv()?"
+                break
+            replies.append(mine.recv())
+        mine.send(None)
+    except (EOFError, OSError):
+        pass  # the server closed its end early; reported below
+    child.join(timeout=5)
+    if child.is_alive():
+        child.terminate()
+        child.join(timeout=5)
+        problem = problem or "the server did not stop after None: does it return when it receives None?"
+    mine.close()
+    if problem:
+        return problem
+    if not replies:
+        return ("No reply came back: the server closed its end without answering. "
+                "Does it loop over conn.recv() and send each square with conn.send() on the same end?")
+    if replies != [x * x for x in numbers]:
+        return f"Sent {numbers[:len(replies)]}, got back {replies}: expected {[x * x for x in numbers]}"
+    if child.exitcode != 0:
+        return f"The replies are right, but the server crashed (exit code {child.exitcode})."
+    return f"Right: {numbers} came back as {replies}, and the server stopped on None."
+
+
+def check_sum_until_eof(sum_until_eof, ctx=None, patience: float = 10) -> str:
+    """Exercise: ``sum_until_eof(recv_end, send_end, report)`` adds up 1 to 10 until
+    EOFError and sends the total through ``report``. Waits at most ``patience``
+    seconds for the total. Returns a message in plain words; never raises on a wrong
+    answer."""
+    ctx = ctx or context()
+    recv_end, send_end = ctx.Pipe(duplex=False)
+    result, report = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=sum_until_eof, args=(recv_end, send_end, report))
+    child.start()
+    recv_end.close()
+    report.close()
+    try:
+        for i in range(1, 11):
+            send_end.send(i)
+    except BrokenPipeError:
+        pass  # the child ended without reading them all; what it sent says more
+    send_end.close()  # every copy the parent holds is closed now
+    try:
+        total = result.recv() if result.poll(patience) else "nothing"
+    except EOFError:
+        total = "crashed"
+    child.join(timeout=0 if total == "nothing" else 10)
+    if child.is_alive():
+        child.terminate()
+        child.join(timeout=5)
+    result.close()
+    if total == "nothing":
+        return (f"No total after {patience:g} s: the child is still waiting in recv(). It was handed send_end: "
+                "did it close that copy first? EOFError needs every copy closed.")
+    if total == "crashed":
+        return (f"The child ended without sending a total (exit code {child.exitcode}): "
+                "call sum_until_eof in a cell to see the error.")
+    if total is None:
+        return "The child sent None: write the loop that adds up until recv() raises EOFError."
+    if total != 55:
+        return f"The child sent {total!r}; 1 + 2 + ... + 10 is 55."
+    return "Right: the child added 1 to 10, got EOFError, and sent 55."
