@@ -294,3 +294,41 @@ def test_call_when_set_waits_for_the_event_then_runs_the_worker():
 def test_report_starts_empty():
     r = pc.Report("x")
     assert (r.items, r.spans, r.stopped_by) == ([], [], "")
+
+
+# --- the notebook's qsize() guard (macOS raises NotImplementedError) --------------
+
+
+class _NoQsizeQueue:
+    """A Queue as on macOS: qsize() raises NotImplementedError, the rest works."""
+
+    def __init__(self, q):
+        self._q = q
+
+    def qsize(self):
+        raise NotImplementedError
+
+    def __getattr__(self, name):
+        return getattr(self._q, name)
+
+
+def _notebook_cell(marker):
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    found = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+             and marker in "".join(c["source"])]
+    assert len(found) == 1, f"{len(found)} code cells contain {marker!r}"
+    return found[0]
+
+
+@pytest.mark.start_method_independent
+@pytest.mark.parametrize("macos", [False, True])
+def test_notebook_qsize_race_cell_runs_where_qsize_is_missing(macos, capsys):
+    """The student's path through the qsize()/empty() cell works on macOS too."""
+    ctx = multiprocessing.get_context("spawn")  # the cell starts no process
+    queue_type = (lambda: _NoQsizeQueue(ctx.Queue())) if macos else ctx.Queue
+    ns = {"ctx": SimpleNamespace(Queue=queue_type), "T": T, "queue": queue}
+    exec(_notebook_cell("def qsize_or_none"), ns)
+    exec(_notebook_cell("TRIES = "), ns)
+    out = capsys.readouterr().out
+    assert ("not available on this operating system" in out) is macos
+    assert "get_nowait() raised queue.Empty right after put()" in out
