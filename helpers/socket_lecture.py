@@ -70,8 +70,9 @@ def running(ctx, serve: Callable, **kwargs) -> Iterator[Server]:
         address = _wait_for_address(process, ready)
         yield Server(address, process, stop, now() - started)
     finally:
+        family = _family(process)  # before stop: a server that exits at once orphans them
         stop.set()
-        _stop(process)
+        _stop(process, family)
         ready.close()
         ready.join_thread()
 
@@ -91,23 +92,30 @@ def _wait_for_address(process, ready) -> tuple[str, int]:
     raise ServerTrouble(f"the server did not put its address on `ready` within {START_TIMEOUT:.0f} s")
 
 
-def _stop(process) -> None:
+def _family(process) -> list[psutil.Process]:
+    """The processes ``process`` has started (and they started), as far as they still run."""
     try:
-        family = [psutil.Process(process.pid)]
-        family += family[0].children(recursive=True)
+        return psutil.Process(process.pid).children(recursive=True)
     except psutil.Error:
-        family = []
+        return []
+
+
+def _stop(process, family: list[psutil.Process]) -> None:
+    """Wait for the server ``process`` to end by itself, then check that ``family`` (its
+    descendants, listed before it was asked to stop) ended too; kill what did not."""
     process.join(STOP_TIMEOUT)
     if process.is_alive():
-        kill_all(family + _children_now(process))
+        descendants = family + _family(process)
+        process.kill()  # through multiprocessing: it reaps its own child (psutil would too)
         process.join(STOP_TIMEOUT)
+        kill_all(descendants)
         raise ServerTrouble(
             f"the server was still running {STOP_TIMEOUT:.0f} s after stop was set: killed it "
             "and every process it started. Does every loop look at the stop event?"
         )
     # the server's own multiprocessing helpers (resource tracker, fork server) end
     # when they notice their parent is gone: give them a moment
-    leftover = _still_alive(family[1:], STOP_TIMEOUT / 2)
+    leftover = _still_alive(family, STOP_TIMEOUT / 2)
     if leftover:
         kill_all(leftover)
         raise ServerTrouble(f"the server returned but left {len(leftover)} process(es) running: killed them")
@@ -122,13 +130,6 @@ def _still_alive(procs: list[psutil.Process], timeout: float) -> list[psutil.Pro
         threading.Event().wait(0.02)
         alive = [p for p in alive if _alive(p)]
     return alive
-
-
-def _children_now(process) -> list[psutil.Process]:
-    try:
-        return psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        return []
 
 
 def _alive(proc: psutil.Process) -> bool:

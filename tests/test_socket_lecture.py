@@ -1,0 +1,132 @@
+"""Tests of lecture 06's measurement machinery (helpers/socket_lecture.py).
+
+The servers are small ones from tests/socket_test_servers.py. Every test is bounded
+(timeouts on every socket and wait); the root conftest fails a test file that leaves
+a process behind. Nothing here asserts a speed."""
+
+import socket
+
+import psutil
+import pytest
+import socket_test_servers as servers
+
+from helpers import socket_lecture
+from helpers.timing import Span, Stats
+
+
+def _refuses(address) -> bool:
+    try:
+        socket.create_connection(address, timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_running_starts_serves_and_stops_cleanly(ctx):
+    with socket_lecture.running(ctx, servers.serve_sequential) as server:
+        assert server.address[0] == "127.0.0.1" and server.address[1] > 0
+        assert server.ready_after > 0
+        spans, answers = socket_lecture.session(server.address, ["abc", "汉字 xyz"])
+        address = server.address
+    assert answers == ["ABC", "汉字 XYZ"]
+    assert [s.label for s in spans] == [socket_lecture.WAITING, socket_lecture.SERVED]
+    assert spans[0].end == spans[1].start and all(s.lane == "client" for s in spans)
+    assert not server.process.is_alive() and server.process.exitcode == 0
+    assert _refuses(address)
+
+
+def test_a_server_that_never_reports_its_address_fails_fast(ctx):
+    with pytest.raises(socket_lecture.ServerTrouble, match="before it put its address"):
+        with socket_lecture.running(ctx, servers.never_ready):
+            pass
+
+
+def test_a_server_that_ignores_stop_is_killed_and_reported(ctx, monkeypatch):
+    monkeypatch.setattr(socket_lecture, "STOP_TIMEOUT", 1.0)
+    with pytest.raises(socket_lecture.ServerTrouble, match="still running"):
+        with socket_lecture.running(ctx, servers.ignores_stop) as server:
+            pass
+    assert not server.process.is_alive()
+
+
+def test_a_process_the_server_left_behind_is_killed_and_reported(ctx, monkeypatch):
+    monkeypatch.setattr(socket_lecture, "STOP_TIMEOUT", 2.0)  # it waits half of it for helpers
+    with pytest.raises(socket_lecture.ServerTrouble, match="left 1 process"):
+        with socket_lecture.running(ctx, servers.leaves_a_process) as server:
+            pid = server.process.pid
+            children = psutil.Process(pid).children()
+            assert len(children) >= 1
+    for child in children:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+
+
+def test_clients_sequential_server_serves_one_at_a_time(ctx):
+    with socket_lecture.running(ctx, servers.serve_sequential) as server:
+        spans = socket_lecture.clients(server.address, 3, lines=2, think=0.05)
+    assert len(spans) == 6
+    assert sorted({s.lane for s in spans}) == ["client 1", "client 2", "client 3"]
+    assert socket_lecture.most_at_once(spans) == 1
+    assert socket_lecture.longest(spans) >= 2 * 0.05  # someone waited for a whole client
+
+
+def test_clients_thread_server_serves_them_at_once(ctx):
+    with socket_lecture.running(ctx, servers.serve_threads) as server:
+        spans = socket_lecture.clients(server.address, 3, lines=2, think=0.3)
+    assert socket_lecture.most_at_once(spans) >= 2
+
+
+def test_clients_report_errors_in_the_callers_thread(ctx):
+    with socket_lecture.running(ctx, servers.serve_closing) as server:
+        with pytest.raises(ConnectionError):  # "closed before answering", or a reset
+            socket_lecture.clients(server.address, 2, lines=1, think=0)
+        address = server.address
+    with pytest.raises(ConnectionRefusedError):
+        socket_lecture.clients(address, 1)
+
+
+def test_latency_times_each_connection(ctx):
+    with socket_lecture.running(ctx, servers.serve_sequential) as server:
+        stats = socket_lecture.latency(server.address, count=5)
+    assert isinstance(stats, Stats) and len(stats.samples) == 5 and stats.low > 0
+
+
+def test_compare_measures_every_server_and_count(ctx):
+    result = socket_lecture.compare(
+        ctx, {"seq": servers.serve_sequential, "threads": servers.serve_threads},
+        counts=[1, 2], repeats=2, lines=1, think=0.05)
+    assert result.counts == [1, 2]
+    assert set(result.series) == set(result.ready) == set(result.peak) == {"seq", "threads"}
+    assert all(len(stats) == 2 and len(stats[0].samples) == 2 for stats in result.series.values())
+    assert result.peak["seq"] == 1
+    assert len(socket_lecture.conclusion(result, one_client=0.05)) == 3
+
+
+@pytest.mark.start_method_independent
+def test_span_arithmetic():
+    s = socket_lecture.SERVED
+    spans = [Span("a", s, 0.0, 1.0), Span("b", s, 1.0, 2.0), Span("c", s, 1.5, 3.0),
+             Span("c", socket_lecture.WAITING, 0.0, 1.5)]
+    assert socket_lecture.wall(spans) == 3.0
+    assert socket_lecture.most_at_once(spans) == 2  # a ends as b starts: not overlap
+    assert socket_lecture.most_at_once(spans, socket_lecture.WAITING) == 1
+    assert socket_lecture.longest(spans) == 1.5
+    assert socket_lecture.longest([]) == 0.0
+
+
+@pytest.mark.start_method_independent
+def test_same_or_ratio_and_conclusion_wording():
+    assert socket_lecture.same_or_ratio(1.1, 1.0) == "about the same as"
+    assert socket_lecture.same_or_ratio(3.0, 1.0) == "3.0x as long as"
+    assert socket_lecture.same_or_ratio(0.0, 0.0) == "about the same as"
+    result = socket_lecture.Comparison(
+        counts=[1, 4],
+        series={"fast": [Stats((0.1,)), Stats((0.1, 0.11, 0.12))],
+                "slow": [Stats((0.1,)), Stats((0.4, 0.4, 0.41))],
+                "close": [Stats((0.1,)), Stats((0.12, 0.12, 0.12))]},
+        ready={"fast": 0.1, "slow": 0.1, "close": 0.1},
+        peak={"fast": 4, "slow": 1, "close": 4})
+    lines = socket_lecture.conclusion(result, one_client=0.1)
+    assert lines[0].startswith("4 clients at once")
+    assert "fast: 0.11 s, the fastest; at most 4" in lines[1]
+    assert "close: 0.12 s, about the same as the fastest" in lines[2]
+    assert "slow: 0.40 s, 3.6x as long as the fastest; at most 1" in lines[3]
