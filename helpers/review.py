@@ -257,9 +257,14 @@ def blocked_status(pid: int, timeout: float = 10.0) -> str:
     On Windows psutil cannot tell a blocked process from a running one (every live
     process is 'running'), so this returns a plain note at once instead of waiting.
     """
-    if sys.platform == "win32":
+    if not psutil_sees_blocked():
         return NO_BLOCKED_STATE_ON_WINDOWS
     return wait_for_status(pid, BLOCKED_STATES, timeout)
+
+
+def psutil_sees_blocked() -> bool:
+    """Whether psutil can tell a blocked process from a running one here (not on Windows)."""
+    return sys.platform != "win32"
 
 
 def cpu_seconds(pid: int) -> float:
