@@ -147,7 +147,7 @@ _READER_STOPS = {
     3: "nothing arrived for 5 s",
     4: "it was still reading at the time limit, and was stopped",
 }
-_FINISHED, _SEND_FAILED = 1, 2  # how a sender ended (0: it had not ended)
+_FINISHED, _BROKEN_PIPE, _OTHER_OSERROR = 1, 2, 3  # how a sender ended (0: it had not ended)
 _STARTED = 4  # progress slot: how many senders are about to send
 
 
@@ -167,8 +167,11 @@ def send_tagged(dest, tag: int, size: int, n_msgs: int, go, progress) -> None:
         for _ in range(n_msgs):
             send(payload)
             progress[tag - 1] += 1
-    except OSError:  # BrokenPipeError: the reader closed its end (it gave up)
-        progress[tag + 1] = _SEND_FAILED
+    except BrokenPipeError:  # the reader closed its end (it gave up) and nobody else reads
+        progress[tag + 1] = _BROKEN_PIPE
+        return
+    except OSError:
+        progress[tag + 1] = _OTHER_OSERROR
         return
     if hasattr(dest, "close"):
         dest.close()
@@ -308,8 +311,10 @@ def busy_warning() -> str:
 def _sender_end(code: int, stopped: bool) -> str:
     if code == _FINISHED:
         return "it sent everything and ended"
-    if code == _SEND_FAILED:
+    if code == _BROKEN_PIPE:
         return "then its send raised BrokenPipeError: the reader had closed its end"
+    if code == _OTHER_OSERROR:
+        return "then its send raised an OSError"
     if stopped:
         return ("then it was stuck in send() (the pipe was full and nobody read it any more) "
                 "and was stopped")
@@ -354,7 +359,7 @@ def two_senders(how: str, size: int = 200_000, n_each: int = 20, ctx=None) -> Sh
         conn.close()  # the children have their ends now
     reader.join(WAIT)
     stuck = reader.is_alive()
-    deadline = now() + 1.0  # a sender still running a second after the reader ended is stuck
+    deadline = now() + 2.0  # a sender still running 2 s after the reader ended is stuck
     stopped = []
     for p in senders:
         p.join(max(0.0, deadline - now()))

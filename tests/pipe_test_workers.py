@@ -1,33 +1,6 @@
-"""Workers for tests/test_pipes.py. Lecture 02 writes its own copies with
-``%%writefile`` (the reader edits those); the tests need an importable module of
-their own, which spawn and forkserver children can import by name."""
-
-
-def echo_upper(conn) -> None:
-    """Receive strings on ``conn`` and send each back upper-cased on the same end,
-    until ``None`` arrives (or nothing arrives for a minute)."""
-    while conn.poll(60):
-        text = conn.recv()
-        if text is None:
-            break
-        conn.send(text.upper())
-    conn.close()
-
-
-def read_until_eof(recv_end, report, send_end_to_close=None) -> None:
-    """Count messages until ``recv()`` raises EOFError, then send the count through
-    ``report``. Closes ``send_end_to_close`` (its copy of the sending end) first."""
-    if send_end_to_close is not None:
-        send_end_to_close.close()
-    count = 0
-    while True:
-        try:
-            recv_end.recv()
-        except EOFError:
-            break
-        count += 1
-    report.send(count)
-    report.close()
+"""Exercise answers for tests/test_pipes.py (the checks of lecture 02's exercises),
+in an importable module: spawn and forkserver children import their target by name.
+The lecture's own workers are tested from the notebook's ``%%writefile`` cells."""
 
 
 def square_server(conn) -> None:

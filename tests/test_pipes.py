@@ -1,14 +1,85 @@
-"""helpers.pipes: the Pipe demos, measurements and exercise checks of lecture 02,
-under the start method chosen by MP_START_METHOD (the fork-only hang test uses fork
-on purpose). The workers the lecture writes with %%writefile have test copies in
+"""Lecture 02: the workers the notebook teaches (its ``%%writefile pipe_echo.py`` and
+``pipe_eof.py`` cells, run as written) and the demos, measurements and exercise
+checks in helpers/pipes.py, under the start method chosen by MP_START_METHOD (the
+fork-only hang test uses fork on purpose). Exercise answers for the checks are in
 tests/pipe_test_workers.py."""
 
+import importlib
+import json
 import multiprocessing
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pipe_test_workers as workers
 import pytest
 
 from helpers import context, pipes
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02-pipe.ipynb"
+MODULES = ("pipe_echo", "pipe_eof")
+
+
+def notebook_module_source(module, notebook=NOTEBOOK):
+    """The code of the notebook's ``%%writefile <module>.py`` cell, without that line."""
+    header = f"%%writefile {module}.py"
+    for cell in json.loads(notebook.read_text())["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "code" and src.startswith(header):
+            return src[len(header):].lstrip("\n")
+    raise AssertionError(f"{notebook.name} has no {header!r} cell")
+
+
+@pytest.fixture
+def nbw(tmp_path, monkeypatch):
+    """The notebook's worker modules, written and imported the way the notebook does
+    (spawn and forkserver children find them through sys.path, as they find the
+    notebook's)."""
+    for name in MODULES:
+        (tmp_path / f"{name}.py").write_text(notebook_module_source(name))
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    echo, eof = (importlib.import_module(name) for name in MODULES)
+    yield SimpleNamespace(echo_upper=echo.echo_upper, read_until_eof=eof.read_until_eof,
+                          pipe_echo=echo, path=tmp_path / "pipe_echo.py")
+    for name in MODULES:
+        sys.modules.pop(name, None)
+
+
+def _echo(ctx, echo, words=("ab", "cd")):
+    mine, theirs = ctx.Pipe()
+    p = ctx.Process(target=echo, args=(theirs,))
+    p.start()
+    theirs.close()
+    replies = []
+    for word in words:
+        mine.send(word)
+        assert mine.poll(30)
+        replies.append(mine.recv())
+    mine.send(None)
+    p.join(30)
+    mine.close()
+    assert p.exitcode == 0
+    return replies
+
+
+def test_the_taught_workers_are_on_the_page_not_in_helpers(nbw):
+    assert callable(nbw.echo_upper) and callable(nbw.read_until_eof)
+    assert not hasattr(pipes, "echo_upper") and not hasattr(pipes, "read_until_eof")
+
+
+def test_an_edit_to_the_written_module_reaches_the_child(nbw):
+    """What the notebook's load cell promises: rewrite the file, reload, and a child
+    (under any start method) runs the edited code."""
+    nbw.path.write_text(nbw.path.read_text().replace("text.upper()", "text[::-1]", 1))
+    sys.dont_write_bytecode, was = True, sys.dont_write_bytecode
+    try:
+        importlib.invalidate_caches()
+        edited = importlib.reload(nbw.pipe_echo)
+    finally:
+        sys.dont_write_bytecode = was
+    assert _echo(context(), edited.echo_upper) == ["ba", "dc"]
 
 
 def test_pipe_throughput_is_a_positive_rate():
@@ -33,22 +104,8 @@ def test_throughput_rejects_nonsense(fn):
         fn(10, 0)
 
 
-def test_one_end_both_sends_and_receives():
-    ctx = context()
-    mine, theirs = ctx.Pipe()
-    p = ctx.Process(target=workers.echo_upper, args=(theirs,))
-    p.start()
-    theirs.close()
-    replies = []
-    for word in ("ab", "cd"):
-        mine.send(word)
-        assert mine.poll(30)
-        replies.append(mine.recv())
-    mine.send(None)
-    p.join(30)
-    mine.close()
-    assert replies == ["AB", "CD"]
-    assert p.exitcode == 0
+def test_one_end_both_sends_and_receives(nbw):
+    assert _echo(context(), nbw.echo_upper) == ["AB", "CD"]
 
 
 @pytest.mark.start_method_independent
@@ -60,11 +117,11 @@ def test_one_way_pipe_refuses_to_send_on_the_receive_end():
     w.close()
 
 
-def _reader(ctx, close_inherited):
+def _reader(ctx, read_until_eof, close_inherited):
     recv_end, send_end = ctx.Pipe(duplex=False)
     result, report = ctx.Pipe(duplex=False)
     args = (recv_end, report, send_end) if close_inherited else (recv_end, report)
-    p = ctx.Process(target=workers.read_until_eof, args=args)
+    p = ctx.Process(target=read_until_eof, args=args)
     p.start()
     recv_end.close()
     report.close()
@@ -74,8 +131,8 @@ def _reader(ctx, close_inherited):
     return p, result
 
 
-def test_reader_gets_eof_when_every_sending_copy_is_closed():
-    p, result = _reader(context(), close_inherited=True)
+def test_reader_gets_eof_when_every_sending_copy_is_closed(nbw):
+    p, result = _reader(context(), nbw.read_until_eof, close_inherited=True)
     assert result.poll(30)
     assert result.recv() == 7
     p.join(30)
@@ -85,8 +142,9 @@ def test_reader_gets_eof_when_every_sending_copy_is_closed():
 
 @pytest.mark.start_method_independent  # fork on purpose, whatever MP_START_METHOD says
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
-def test_fork_child_keeping_its_inherited_copy_never_sees_eof():
-    p, result = _reader(multiprocessing.get_context("fork"), close_inherited=False)
+def test_fork_child_keeping_its_inherited_copy_never_sees_eof(nbw):
+    p, result = _reader(multiprocessing.get_context("fork"), nbw.read_until_eof,
+                        close_inherited=False)
     p.join(1.0)
     try:
         assert p.is_alive(), "the child should still be blocked in recv()"
@@ -129,6 +187,9 @@ def test_two_senders_on_one_end_garble_the_stream_and_every_message_is_accounted
     if r.garbled:
         ones, twos, other = r.first_garbled
         assert ones + twos + other > 0
+    if context().get_start_method() == "fork":
+        # each sender inherited a copy of the read end: the pipe never breaks for it
+        assert not any("BrokenPipeError" in end for end in r.sender_ends), r.sender_ends
     table = pipes.accounting_table([r])
     assert "not received" in table and pipes.HOW[pipes.SHARED_END] in table
 
