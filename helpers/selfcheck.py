@@ -10,9 +10,15 @@ The public test cells of hw1 and hw2 call ``grader.check``; the hidden tests tha
 grading adds call :mod:`helpers.hwcheck` with larger workloads and under spawn.
 Every check runs your module in a fresh Python process with a time limit, so a
 deadlock ends in a message instead of a frozen notebook.
+
+hw3 (a TCP server) has its own questions in :mod:`helpers.hw3check`: each check
+starts your server in a new process, talks to it with real clients (every wait
+bounded) and stops it.
 """
 
 from __future__ import annotations
+
+import time
 
 from helpers import hwcheck
 
@@ -37,10 +43,15 @@ QUESTIONS = {
 }
 
 
+# assignments whose questions live in their own module (run in this process)
+SERVER_ASSIGNMENTS = {"hw3"}
+
+
 class Checker:
     def __init__(self, assignment: str):
-        if assignment not in QUESTIONS:
-            raise ValueError(f"unknown assignment {assignment!r}; one of {sorted(QUESTIONS)}")
+        if assignment not in QUESTIONS and assignment not in SERVER_ASSIGNMENTS:
+            known = sorted([*QUESTIONS, *SERVER_ASSIGNMENTS])
+            raise ValueError(f"unknown assignment {assignment!r}; one of {known}")
         self.assignment = assignment
 
     def _run(self, question: str) -> list[tuple[str, dict]]:
@@ -59,6 +70,13 @@ class Checker:
 
     def check(self, question: str) -> None:
         """Run the public checks of ``question``; raise AssertionError if any fails."""
+        if self.assignment in SERVER_ASSIGNMENTS:
+            from helpers import hw3check
+
+            start = time.monotonic()
+            hw3check.run(question)
+            print(f"{question}: passed ({time.monotonic() - start:.1f} s).")
+            return
         reports = self._run(question)
         problems = [p for _, r in reports for p in r["problems"]]
         if problems:
@@ -71,6 +89,17 @@ class Checker:
 
     def show(self, question: str) -> None:
         """Run the checks of ``question`` and print what happened, without raising."""
+        if self.assignment in SERVER_ASSIGNMENTS:
+            from helpers import hw3check
+
+            start = time.monotonic()
+            try:
+                hw3check.run(question)
+            except hw3check.CheckFailed as exc:
+                print(exc)
+            else:
+                print(f"{question}: passed ({time.monotonic() - start:.1f} s), no problems found")
+            return
         for task, report in self._run(question):
             facts = ", ".join(f"{k}={v}" for k, v in report["facts"].items())
             print(f"{task}: {facts}")

@@ -1,29 +1,50 @@
-"""Homework 3 (TCP upper-casing server on a process pool): the grading checks of
-helpers/tcpcheck.py against the reference solution and sample submissions, the
-by-hand client, and that release/ is in sync with source/ (nbgrader validate of
-the notebook: tests/test_hw_release.py, with hw1 and hw2)."""
+"""Homework 3 (TCP upper-casing server on a process pool), graded in four stages.
+
+* The question checks of helpers/hw3check.py (built on helpers/tcpcheck.py) against
+  the reference solution, the other design, and the sample submissions of
+  tests/submissions/hw3/, under every start method.
+* The nbgrader round trip (generate_assignment, autograde with the hidden tests,
+  generate_feedback, export) on a copy of the course: the correct solution gets every
+  point, the blank release none, and each stage's wrong sample loses exactly that
+  stage's points, with its feedback saying why in words.
+* The by-hand client, the runner's own failure reports, and that release/ is what
+  generate_assignment makes of source/. (nbgrader validate: tests/test_hw_release.py.)
+"""
 
 from __future__ import annotations
 
+import html
 import importlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
+from hw_course import make_course, nbgrader, scores, strip_ansi, submit
 
-from helpers import tcpcheck, upper_client
+from helpers import hw3check, tcpcheck, upper_client
+from helpers.selfcheck import Checker
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "submissions" / "hw3"
 SOURCE_NB = ROOT / "source" / "hw3" / "hw3.ipynb"
 RELEASE_NB = ROOT / "release" / "hw3" / "hw3.ipynb"
 BIN = Path(sys.executable).parent
+MAGIC = "%%writefile hw3_server.py"
+POINTS = {"q1": 3, "q2": 3, "q3": 5, "q4": 4}
+
+# sample -> (the question it fails, words its feedback must contain)
+STAGE_SAMPLES = {
+    "no_accept_loop": ("q1", "does not go back to accept() after a client leaves"),
+    "recv_is_a_line": ("q2", "one recv() is not one line"),
+    "one_at_a_time": ("q3", "seems to serve one client at a time"),
+    "crash_utf8": ("q4", "raised UnicodeDecodeError"),
+}
 
 
 def answer_cell(notebook: Path) -> str:
@@ -32,9 +53,9 @@ def answer_cell(notebook: Path) -> str:
     cells = [
         "".join(c["source"])
         for c in nb["cells"]
-        if c["cell_type"] == "code" and "".join(c["source"]).startswith("%%writefile hw3_server.py")
+        if c["cell_type"] == "code" and "".join(c["source"]).startswith(MAGIC)
     ]
-    assert len(cells) == 1, f"{notebook} must have exactly one %%writefile hw3_server.py cell"
+    assert len(cells) == 1, f"{notebook} must have exactly one {MAGIC} cell"
     return cells[0].split("\n", 1)[1]
 
 
@@ -53,96 +74,52 @@ def modules(tmp_path_factory):
     sys.path.insert(0, str(folder))
     importlib.invalidate_caches()
     try:
-        yield {name: importlib.import_module(f"hw3_sample_{name}") for name in texts}
+        yield folder
     finally:
         sys.path.remove(str(folder))
 
 
-CHECKS = [
-    "check_round_trip",
-    "check_framing",
-    "check_concurrent",
-    "check_bad_clients",
-    "check_silent_clients",
-    "check_overlong_line",
-    "check_shutdown",
-]
+def run(question: str, sample: str, folder: Path, **params) -> None:
+    hw3check.run(question, module=f"hw3_sample_{sample}", folder=folder, **params)
 
 
-def test_reference_respond(modules):
-    """The reference respond() passes the unit check."""
-    tcpcheck.check_respond(modules["correct"].respond)
+def fails(question: str, sample: str, folder: Path, **params) -> str:
+    with pytest.raises(hw3check.CheckFailed) as info:
+        run(question, sample, folder, **params)
+    return str(info.value)
 
 
-@pytest.mark.parametrize("check", CHECKS)
-def test_reference_passes(modules, check):
-    """The reference solution passes every server check."""
-    getattr(tcpcheck, check)(modules["correct"].serve)
+# ----------------------------------------------------------------- the question checks
 
 
-def test_reference_distinct_workers(modules):
-    """Four clients at once are held by four different pool workers."""
-    tcpcheck.check_concurrent(modules["correct"].serve, workers=4, distinct_workers=True)
+def test_reference_passes_every_question(modules):
+    """The reference solution passes the public check of every question."""
+    for question in POINTS:
+        run(question, "correct", modules)
 
 
 def test_design_a_passes(modules):
-    """The other design the notebook describes (the main process accepts and hands each
-    connection to the pool with apply_async) passes the checks too: they test behaviour,
-    not one design."""
-    sample = modules["design_a"]
-    tcpcheck.check_respond(sample.respond)
-    tcpcheck.check_round_trip(sample.serve)
-    tcpcheck.check_concurrent(sample.serve, workers=3, distinct_workers=True)
-    tcpcheck.check_bad_clients(sample.serve)
-    tcpcheck.check_silent_clients(sample.serve)
-    tcpcheck.check_shutdown(sample.serve)
+    """The other design lecture 06 teaches (the main process accepts and hands each
+    connection to the pool with apply_async) passes the pool questions too: they test
+    behaviour, not one design."""
+    run("q3", "design_a", modules, workers=3, distinct=True)
+    run("q4", "design_a", modules)
 
 
-def test_blank_fails_in_words(modules):
-    """The released stub fails at once, saying it is not written yet (no timeout wait)."""
-    with pytest.raises(NotImplementedError):
-        tcpcheck.check_respond(modules["blank"].respond)
-    start = time.monotonic()
-    with pytest.raises(tcpcheck.ServerError, match="still raises NotImplementedError"):
-        tcpcheck.check_round_trip(modules["blank"].serve)
-    assert time.monotonic() - start < tcpcheck.START_TIMEOUT
-
-
-def test_one_at_a_time_fails_concurrency(modules, monkeypatch):
-    """A server that serves one client at a time answers a lone client but fails the
-    concurrency check with a message saying so."""
-    monkeypatch.setattr(tcpcheck, "IO_TIMEOUT", 4.0)  # the wait it must fail after
-    sample = modules["one_at_a_time"]
-    tcpcheck.check_round_trip(sample.serve)
-    with pytest.raises(tcpcheck.ServerError, match="one client at a time") as info:
-        tcpcheck.check_concurrent(sample.serve, workers=3)
-    assert "only 1 of 3" in str(info.value)
-
-
-def test_main_process_io_fails_worker_check(modules):
+def test_main_process_io_fails_q3_only_in_words(modules):
     """A server whose main process holds every connection answers all clients but fails
-    the check that connections are served by pool workers."""
-    with pytest.raises(tcpcheck.ServerError, match="main process"):
-        tcpcheck.check_concurrent(modules["main_process_io"].serve, workers=2)
-
-
-def test_crash_on_invalid_utf8_fails_bad_clients(modules):
-    """A server whose worker crashes on invalid UTF-8 fails the bad-clients check by
-    name, while a well-behaved client is served."""
-    sample = modules["crash_utf8"]
-    tcpcheck.check_round_trip(sample.serve)
-    with pytest.raises(tcpcheck.ServerError, match="invalid UTF-8.*connection closed"):
-        tcpcheck.check_bad_clients(sample.serve)
+    question 3, which says that a pool worker must hold each connection."""
+    assert "held by the server's main process" in fails("q3", "main_process_io", modules)
+    run("q4", "main_process_io", modules)
 
 
 def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
-    """A server that ignores stop is reported, killed with all its workers, and its port
-    is closed afterwards: no process and no listening socket is left."""
+    """A server that ignores stop is reported (question 4 only), killed with all its
+    workers, and its port is closed afterwards: no process and no listening socket left."""
     monkeypatch.setattr(tcpcheck, "STOP_TIMEOUT", 2.0)
-    pids = []
+    monkeypatch.setattr(tcpcheck, "QUIET_STOP_TIMEOUT", 1.0)
+    pids, addresses = [], []
     original = tcpcheck.RunningServer.remember_descendants
-
-    addresses = []
 
     def spy(self):
         original(self)
@@ -150,15 +127,18 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
         addresses.append(self.address)
 
     monkeypatch.setattr(tcpcheck.RunningServer, "remember_descendants", spy)
+    module = importlib.import_module("hw3_sample_leak")
     with pytest.raises(tcpcheck.ServerError, match="did not return within 2 s") as info:
-        tcpcheck.check_shutdown(modules["leak"].serve, workers=2)
+        tcpcheck.check_shutdown(module.serve, workers=2)
     assert "still running" in str(info.value) and "killed now" in str(info.value)
     # the server and its two workers were seen (under forkserver also the server's own
     # forkserver process, the workers' parent) ...
     assert len(set(pids)) >= 3, pids
+    # ... and the earlier questions stop it by force without failing
+    run("q3", "leak", modules)
     alive = [p for p in set(pids) if psutil.pid_exists(p) and _not_zombie(p)]
-    assert not alive, f"still running after the check: {alive}"  # ... and are gone
-    assert addresses and not tcpcheck.port_accepts(addresses[0]), "the port still listens"
+    assert not alive, f"still running after the checks: {alive}"
+    assert addresses and not any(tcpcheck.port_accepts(a) for a in addresses)
 
 
 def _not_zombie(pid: int) -> bool:
@@ -168,24 +148,72 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
+@pytest.mark.start_method_independent
+def test_blank_fails_every_question_at_once(modules):
+    """The released stubs fail each question at once, saying which functions are not
+    written yet (no server is started, no timeout waited for)."""
+    start = time.monotonic()
+    for question in POINTS:
+        assert "still raise(s) NotImplementedError" in fails(question, "blank", modules)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.start_method_independent
+def test_failures_render_as_plain_words(modules):
+    """In a notebook a failed check shows its message, not a traceback through the
+    checker (IPython's _render_traceback_); it is still an exception, so the cell fails."""
+    message = fails("q1", "blank", modules)
+    err = hw3check.CheckFailed(message)
+    assert err._render_traceback_() == message.splitlines()
+    assert isinstance(err, AssertionError)
+    lines = tcpcheck.ServerError("one\ntwo")._render_traceback_()
+    assert lines[1:] == ["one", "two"] and "Traceback" not in "".join(lines)
+
+
+@pytest.mark.start_method_independent
+def test_checker_glue(modules, monkeypatch, capsys):
+    """Checker("hw3") runs hw3check on ./hw3_server.py: a pass line, or CheckFailed."""
+    monkeypatch.chdir(modules)
+    shutil.copy(modules / "hw3_sample_correct.py", modules / "hw3_server.py")
+    grader = Checker("hw3")
+    grader.check("q1")
+    assert "q1: passed" in capsys.readouterr().out
+    (modules / "hw3_server.py").write_text((modules / "hw3_sample_blank.py").read_text())
+    with pytest.raises(hw3check.CheckFailed, match="NotImplementedError"):
+        grader.check("q2")
+    grader.show("q2")  # prints, never raises
+    assert "q2 (framing" in capsys.readouterr().out
+    (modules / "hw3_server.py").unlink()
+    with pytest.raises(hw3check.CheckFailed, match="does not exist yet"):
+        grader.check("q3")
+    with pytest.raises(ValueError, match="no question"):
+        grader.check("q9")
+
+
 def test_runner_reports_server_that_never_gets_ready(modules):
+    fakes = importlib.import_module("hw3_sample_fakes")
     with pytest.raises(tcpcheck.ServerError, match="did not put its address"):
-        with tcpcheck.running_server(modules["fakes"].never_ready, start_timeout=1.0):
+        with tcpcheck.running_server(fakes.never_ready, start_timeout=1.0):
             pass
 
 
 def test_runner_reports_exceptions_and_bad_ready(modules):
+    fakes = importlib.import_module("hw3_sample_fakes")
     with pytest.raises(tcpcheck.ServerError, match="RuntimeError: boom in serve"):
-        with tcpcheck.running_server(modules["fakes"].raises):
+        with tcpcheck.running_server(fakes.raises):
             pass
     with pytest.raises(tcpcheck.ServerError, match="expected \\(host, port\\)"):
-        with tcpcheck.running_server(modules["fakes"].bad_ready):
+        with tcpcheck.running_server(fakes.bad_ready):
+            pass
+    with pytest.raises(tcpcheck.ServerError, match="still raises NotImplementedError"):
+        with tcpcheck.running_server(fakes.not_implemented):
             pass
 
 
 def test_upper_client(modules):
     """The by-hand client, as a function and as `python -m helpers.upper_client`."""
-    with tcpcheck.running_server(modules["correct"].serve, workers=2) as server:
+    module = importlib.import_module("hw3_sample_correct")
+    with tcpcheck.running_server(module.serve, workers=2) as server:
         assert upper_client.ask(server.address, ["hello", "abc汉字ß"]) == ["HELLO", "ABC汉字SS"]
         done = subprocess.run(
             [sys.executable, "-m", "helpers.upper_client", *map(str, server.address)],
@@ -203,39 +231,107 @@ def test_upper_client(modules):
 
 
 @pytest.mark.start_method_independent
+def test_notebook_shape():
+    """Four graded cells, one per question: points as the table says, the first line
+    says what it checks, a public grader.check and hidden tests; no test markers."""
+    nb = nbformat.read(SOURCE_NB, as_version=4)
+    graded = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade")}
+    assert sorted(graded) == [f"{q}-test" for q in POINTS]
+    for q, points in POINTS.items():
+        cell = graded[f"{q}-test"]
+        assert cell.metadata["nbgrader"]["points"] == points
+        first, second = cell.source.splitlines()[:2]
+        assert first.startswith('"""Question') and f"({points} points)" in first
+        assert second == f'grader.check("{q}")'
+        assert "### BEGIN HIDDEN TESTS" in cell.source
+    text = "\n".join(c.source for c in nb.cells)
+    assert "NBVAL" not in text
+    headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    for q, points in POINTS.items():
+        assert any(f"## Question {q[1]} ({points} points)" in h for h in headings)
+    assert "06-sockets-and-a-pool-server.ipynb" in headings[0]
+
+
+@pytest.mark.start_method_independent
 @pytest.mark.timeout(300)
 def test_release_is_generated_from_source(tmp_path):
     """Regenerating release/hw3 from source/hw3 changes nothing."""
-    (tmp_path / "source").mkdir()
-    shutil.copytree(
-        ROOT / "source" / "hw3",
-        tmp_path / "source" / "hw3",
-        ignore=shutil.ignore_patterns("hw3_server.py", "__pycache__"),
-    )
-    if (ROOT / "nbgrader_config.py").exists():
-        shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(
-        [
-            str(BIN / "nbgrader"),
-            "generate_assignment",
-            "hw3",
-            f"--CourseDirectory.root={tmp_path}",
-            f"--db=sqlite:///{tmp_path}/gradebook.db",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    course = make_course(tmp_path, "hw3")
+    nbgrader(["generate_assignment", "hw3", "--force"], course, timeout=240)
     generated = sorted(
-        p.relative_to(tmp_path / "release")
-        for p in (tmp_path / "release").rglob("*")
-        if p.is_file()
+        p.relative_to(course / "release") for p in (course / "release").rglob("*") if p.is_file()
     )
     assert generated == [Path("hw3/hw3.ipynb")], generated
-    assert (tmp_path / "release" / "hw3" / "hw3.ipynb").read_text() == RELEASE_NB.read_text(), (
+    assert (course / "release" / "hw3" / "hw3.ipynb").read_text() == RELEASE_NB.read_text(), (
         "release/hw3 is out of date: regenerate it with nbgrader generate_assignment hw3"
     )
+
+
+# ----------------------------------------------------------------- the round trip
+
+
+def submission(name: str):
+    """The notebook a student who wrote sample ``name`` would submit."""
+    nb = nbformat.read(RELEASE_NB, as_version=4)
+    if name == "blank":
+        return nb
+    text = answer_cell(SOURCE_NB) if name == "correct" else (SAMPLES / f"{name}.py").read_text()
+    (cell,) = [c for c in nb.cells if c.source.startswith(MAGIC)]
+    cell.source = f"{MAGIC}\n{text}"
+    return nb
+
+
+def round_trip(tmp_path: Path, expected: dict[str, tuple[float, list[str]]]) -> None:
+    """generate_assignment → submit → autograde (hidden tests, spawn) → feedback →
+    export on a copy of the course; check every sample's score and feedback words."""
+    course = make_course(tmp_path, "hw3")
+    nbgrader(["generate_assignment", "hw3", "--force"], course, timeout=180)
+    for name in expected:
+        submit(course, "hw3", name, submission(name))
+    start = time.monotonic()
+    nbgrader(["autograde", "hw3"], course, timeout=600)
+    took = time.monotonic() - start
+    nbgrader(["generate_feedback", "hw3"], course, timeout=240)
+    nbgrader(["export"], course, timeout=120)
+    print(f"hw3 autograde of {sorted(expected)}: {took:.0f} s")
+    got = scores(course / "grades.csv", "hw3")
+    assert got == {name: points for name, (points, _) in expected.items()}, got
+    for name, (_, words) in expected.items():
+        page = course / "feedback" / name / "hw3" / "hw3.html"
+        text = strip_ansi(html.unescape(page.read_text()))
+        for w in words:
+            assert w in text, f"feedback of {name} lacks {w!r}"
+        assert "Traceback (most recent call last)" not in text, f"{name}: a traceback shown"
+
+
+def _lost(question: str, words: str) -> tuple[float, list[str]]:
+    return float(sum(POINTS.values()) - POINTS[question]), [f"{question} (", "not yet.", words]
+
+
+@pytest.mark.start_method_independent
+@pytest.mark.slow(80)
+@pytest.mark.timeout(900)
+def test_round_trip_correct_blank_and_q1(tmp_path):
+    round_trip(tmp_path, {
+        "correct": (15.0, []),
+        "blank": (0.0, ["still raise(s) NotImplementedError"]),
+        "no_accept_loop": _lost(*STAGE_SAMPLES["no_accept_loop"]),
+    })
+
+
+@pytest.mark.start_method_independent
+@pytest.mark.slow(90)
+@pytest.mark.timeout(900)
+def test_round_trip_each_stage_loses_its_points_only(tmp_path):
+    round_trip(tmp_path, {name: _lost(*STAGE_SAMPLES[name])
+                          for name in ("recv_is_a_line", "one_at_a_time", "crash_utf8")})
+
+
+@pytest.mark.start_method_independent
+def test_checker_uses_no_posix_only_api():
+    """The student-facing checker code uses psutil to end processes, not POSIX-only APIs."""
+    for path in ("helpers/tcpcheck.py", "helpers/hw3check.py", "helpers/upper_client.py"):
+        text = (ROOT / path).read_text()
+        for name in ("killpg", "SIGKILL", "os.fork(", "setsid"):
+            assert name not in text, f"{path} uses {name}"
