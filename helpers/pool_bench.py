@@ -146,16 +146,28 @@ def wait_for_workers(pool, size: int, timeout: float = TIMEOUT) -> int:
 
 @dataclass(frozen=True)
 class Sweep:
-    """One run of ``speedup_vs_pool_size``: all times in seconds."""
+    """One run of ``speedup_vs_pool_size``: all times in seconds. Sample ``i`` of every
+    series was taken in the same round, one right after the other."""
 
     sequential: Stats  # the tasks one after another in this process
     per_size: dict[int, Stats]  # the same tasks on a warm pool of each size
     startup: dict[int, float]  # starting each pool until every worker had answered
 
     def speedups(self) -> dict[int, Stats]:
-        """Sequential median divided by each pool run: one speedup sample per run."""
-        base = self.sequential.median
-        return {size: Stats(tuple(base / t for t in s.samples)) for size, s in self.per_size.items()}
+        """Per round: the sequential time divided by each pool's time in that round.
+
+        Pairing the samples of one round means a burst of load from other programs
+        slows both sides of a ratio, instead of only one."""
+        return {
+            size: Stats(tuple(q / t for q, t in zip(self.sequential.samples, s.samples, strict=True)))
+            for size, s in self.per_size.items()
+        }
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    start = now()
+    fn()
+    return now() - start
 
 
 def speedup_vs_pool_size(
@@ -166,31 +178,40 @@ def speedup_vs_pool_size(
     repeats: int = 3,
     ctx=None,
 ) -> Sweep:
-    """``worker(arg)`` × ``n_tasks``: sequentially here, then on a pool of each size.
+    """``worker(arg)`` × ``n_tasks``: sequentially here, and on a pool of each size.
 
-    Each pool is started and every worker has answered (``wait_for_workers``)
-    before the clock starts: the speedup measures how the work spreads over warm
-    workers; the start-up is timed on its own (``Sweep.startup``). ``worker`` must
-    be importable by the pool's workers (a module-level function of a module).
+    Every pool is started first, and every worker has answered (``wait_for_workers``),
+    before any clock starts: the speedup measures how the work spreads over warm
+    workers; the start-up is timed on its own (``Sweep.startup``). Then ``repeats``
+    rounds each time the sequential run and every pool once, so the runs a speedup
+    compares are seconds apart. ``worker`` must be importable by the pool's workers
+    (a module-level function of a module).
     """
     ctx = ctx or context()
-    sequential = measure(lambda: [worker(arg) for _ in range(n_tasks)], repeats, warmup=0)
-    per_size: dict[int, Stats] = {}
+    pools: dict[int, object] = {}  # size -> Pool
     startup: dict[int, float] = {}
-    for size in sizes:
-        start = now()
-        with ctx.Pool(size) as pool:
-            if wait_for_workers(pool, size) < size:
+    try:
+        for size in sizes:
+            start = now()
+            pools[size] = ctx.Pool(size)
+            if wait_for_workers(pools[size], size) < size:
                 raise RuntimeError(f"not every worker of a pool of {size} started within {TIMEOUT} s")
             startup[size] = now() - start
+        sequential: list[float] = []
+        per_size: dict[int, list[float]] = {size: [] for size in sizes}
+        for _ in range(repeats):
+            sequential.append(_seconds(lambda: [worker(arg) for _ in range(n_tasks)]))
+            for size, pool in pools.items():
 
-            def run(pool=pool):
-                pool.map_async(worker, [arg] * n_tasks, chunksize=1).get(timeout=TIMEOUT)
+                def run(pool=pool):
+                    pool.map_async(worker, [arg] * n_tasks, chunksize=1).get(timeout=TIMEOUT)
 
-            per_size[size] = measure(run, repeats, warmup=0)
-            pool.close()
+                per_size[size].append(_seconds(run))
+    finally:
+        for pool in pools.values():
+            pool.terminate()
             pool.join()
-    return Sweep(sequential, per_size, startup)
+    return Sweep(Stats(tuple(sequential)), {k: Stats(tuple(v)) for k, v in per_size.items()}, startup)
 
 
 def best_size(speedups: dict[int, Stats], margin: float = 0.05) -> int:

@@ -79,9 +79,9 @@ def test_wait_for_workers_sees_every_worker():
 
 
 @pytest.mark.start_method_independent
-def test_speedups_divide_the_sequential_median():
-    sweep = pool_bench.Sweep(Stats((2.0, 2.0, 3.0)), {1: Stats((2.0,)), 2: Stats((1.0, 4.0))}, {})
-    assert sweep.speedups() == {1: Stats((1.0,)), 2: Stats((2.0, 0.5))}
+def test_speedups_pair_the_samples_of_each_round():
+    sweep = pool_bench.Sweep(Stats((2.0, 6.0)), {1: Stats((2.0, 6.0)), 2: Stats((1.0, 4.0))}, {})
+    assert sweep.speedups() == {1: Stats((1.0, 1.0)), 2: Stats((2.0, 1.5))}
 
 
 @pytest.mark.start_method_independent
