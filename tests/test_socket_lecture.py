@@ -4,8 +4,11 @@ The servers are small ones from tests/socket_test_servers.py. Every test is boun
 (timeouts on every socket and wait); the root conftest fails a test file that leaves
 a process behind. Nothing here asserts a speed."""
 
+import re
 import socket
+from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 import socket_test_servers as servers
@@ -130,3 +133,78 @@ def test_same_or_ratio_and_conclusion_wording():
     assert "fast: 0.11 s, the fastest; at most 4" in lines[1]
     assert "close: 0.12 s, about the same as the fastest" in lines[2]
     assert "slow: 0.40 s, 3.6x as long as the fastest; at most 1" in lines[3]
+
+
+# --------------------------------------------------------------------------- the notebook's shape
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06-sockets-and-a-pool-server.ipynb"
+LOAD_CELL = """import importlib
+import sys
+
+sys.dont_write_bytecode = True  # no stale cached copy of a file you rewrite within a second
+importlib.invalidate_caches()
+import {0}
+
+{0} = importlib.reload({0})  # the version the cell above just wrote"""
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.start_method_independent
+def test_notebook_has_no_test_tool_noise_and_short_cells(nb):
+    for cell in nb.cells:
+        assert "NBVAL" not in cell.source and "not compared by the tests" not in cell.source
+    long = [c.source.splitlines()[0] for c in _code(nb)
+            if not c.source.startswith("%%writefile") and len(c.source.splitlines()) > 25]
+    assert long == []
+
+
+@pytest.mark.start_method_independent
+def test_each_module_being_taught_is_written_then_loaded(nb):
+    cells = nb.cells
+    written = []
+    for i, cell in enumerate(cells):
+        m = re.match(r"%%writefile (\w+)\.py\n", cell.source)
+        if m:
+            written.append(m[1])
+            assert cells[i + 1].source == LOAD_CELL.format(m[1]), f"no load cell after {m[1]}.py"
+    assert written == ["echo_server", "line_reader", "line_server", "many_clients", "pool_server"]
+    sanitize = (NOTEBOOK.parents[1] / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8")
+    section = sanitize.split("[lecture 06 writefile]", 1)[1]
+    assert all(name in section.split("\n[", 1)[0] for name in written)
+
+
+@pytest.mark.start_method_independent
+def test_everything_listens_on_loopback_port_0(nb):
+    code = "\n".join(c.source for c in _code(nb))
+    assert set(re.findall(r"\d+\.\d+\.\d+\.\d+", code)) == {"127.0.0.1"}
+    assert set(re.findall(r'\("127\.0\.0\.1", (\w+)\)', code)) == {"0"}
+    assert "localhost" not in code and '("", ' not in code
+
+
+@pytest.mark.start_method_independent
+def test_lecture_shape(nb):
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for heading in ("**Questions**", "**Objectives**", "## Glossary", "## Key points",
+                    "## 6. Windows and macOS", "00-review.ipynb"):
+        assert heading in text
+    for term in ("套接字", "端口", "阻塞", "帧 / 分帧", "监听", "客户端", "服务器", "超时", "文件描述符"):
+        assert term in text
+    assert "kernel" not in text.lower()  # "this notebook's process" / "the operating system"
+
+
+@pytest.mark.start_method_independent
+def test_every_measurement_is_predicted_first(nb):
+    last_markdown = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            last_markdown = cell.source
+        elif re.search(r"socket_lecture\.(clients|compare|latency)\(", cell.source):
+            assert "**Predict, then run**" in last_markdown, cell.source.splitlines()[0]
