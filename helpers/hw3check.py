@@ -135,7 +135,8 @@ def run(question: str, module: str = MODULE, folder: str | Path = ".", **params)
         except OSError as exc:
             problem = f"a client could not talk to the server: {exc!r}"
     if problem:
-        raise CheckFailed(f"{question} ({what}): not yet.\n{problem}")
+        # the problem first: graders' summaries show only the start of the message
+        raise CheckFailed(f"{question} not yet: {problem}\n({question} checks {what}.)")
 
 
 __all__ = ["CheckFailed", "MODULE", "QUESTIONS", "load", "run"]

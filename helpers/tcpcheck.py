@@ -64,7 +64,7 @@ class ServerError(AssertionError):
     traceback through the checker's code; the cell still fails."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: not yet.", *str(self).splitlines()]
+        return ["The server is not right yet:", *str(self).splitlines()]
 
 
 @dataclass
@@ -179,11 +179,16 @@ def expect_line(
 
 
 def _short(data: bytes | None, limit: int = 60) -> str:
+    """``data`` for a message: as text when it is UTF-8 (easier to read), else as bytes."""
     if data is None:
         return "the connection closed"
-    if len(data) <= limit:
-        return repr(data)
-    return f"{data[:limit]!r}... ({len(data)} bytes)"
+    try:
+        shown = data.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = data
+    if len(shown) <= limit:
+        return repr(shown)
+    return f"{shown[:limit]!r}... ({len(data)} bytes)"
 
 
 # --------------------------------------------------------------------------- the runner
