@@ -142,7 +142,7 @@ _READER_STOPS = {
     0: "it read every message",
     1: ("the 4 bytes it read as the next message's length were message data (they announced "
         "more bytes than any message has): the boundaries between messages are lost, so "
-        "nothing after that point can be read"),
+        "nothing after that point can be read as a message"),
     2: "every pipe was closed before every message came (EOFError)",
     3: "nothing arrived for 5 s",
     4: "it was still reading at the time limit, and was stopped",
@@ -208,27 +208,65 @@ def _receive(sources, size: int):
     return 2
 
 
+def _raw_copy(sources):
+    """A duplicate file descriptor of the one pipe end in ``sources``, to read the bytes
+    left in the pipe after the message boundaries are lost; None where that is not
+    possible (a Queue, several pipes, or Windows, whose pipe ends are not descriptors)."""
+    import os
+    from multiprocessing.connection import Connection
+
+    if len(sources) != 1 or not isinstance(sources[0], Connection) or not hasattr(os, "dup"):
+        return None
+    return os.dup(sources[0].fileno())
+
+
+def _drain(fd: int, counts, progress) -> None:
+    """Read everything left in the pipe as plain bytes (counted in ``counts[8]``) until
+    end of file, or until both senders have ended and nothing came for 0.2 s."""
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break  # end of file: every copy of the sending end is closed
+            counts[8] += len(chunk)
+        elif progress[2] and progress[3]:
+            break  # both senders have ended, and the pipe is empty
+
+
 def count_messages(sources, size: int, expected: int, counts, progress) -> None:
     """Reader, run in a child so that the parent cannot hang.
 
     Once both senders are about to send, waits a moment so that both are in the
     middle of sending before it reads (this makes the race show every time), then
-    reads until ``expected`` messages came or it cannot go on. ``counts`` is a shared
-    ``Array('i', 6)``: ``[intact, garbled, why it stopped, and for the first garbled
-    message: bytes from sender 1, from sender 2, other bytes]``, updated after every
-    message so the parent can read it even if this reader has to be stopped."""
+    reads until ``expected`` messages came or it cannot go on. If it stops because
+    the message boundaries are lost, it reads the rest of the pipe as plain bytes,
+    so the senders can finish and every byte is accounted for.
+
+    ``counts`` is a shared ``Array('q', 9)``: ``[intact, garbled, why it stopped
+    (a key of _READER_STOPS), the first garbled message's bytes from sender 1, from
+    sender 2 and other bytes, bytes taken out of the pipe in messages (4-byte length
+    included), bytes taken as a bad length, bytes read after that]``, updated as it
+    goes so the parent can read it even if this reader has to be stopped."""
+    import os
     import time
 
     deadline = time.monotonic() + WAIT
     while progress[_STARTED] < 2 and time.monotonic() < deadline:
         time.sleep(0.005)
     time.sleep(0.05)  # both senders are now writing, or blocked on the full pipe
+    raw = _raw_copy(sources)
     stop, open_sources = 0, list(sources)
     for _ in range(expected):
         msg = _receive(open_sources, size)
         if isinstance(msg, int):
             stop = msg
             break
+        counts[6] += len(msg) + 4  # its 4-byte length, then its bytes
         if is_intact(msg, size):
             counts[0] += 1
             continue
@@ -237,8 +275,14 @@ def count_messages(sources, size: int, expected: int, counts, progress) -> None:
             counts[3], counts[4], counts[5] = ones, twos, len(msg) - ones - twos
         counts[1] += 1
     counts[2] = stop
+    if stop == 1:
+        counts[7] = 4  # recv_bytes read the 4-byte length, found it too large, and gave up
     for s in sources:
-        s.close()
+        s.close()  # (recv_bytes closes a connection whose length was bad: no harm done)
+    if raw is not None:
+        if stop == 1:
+            _drain(raw, counts, progress)
+        os.close(raw)
 
 
 @dataclass(frozen=True)
@@ -254,6 +298,7 @@ class SharingResult:
     first_garbled: tuple[int, int, int]  # its bytes from sender 1, from sender 2, other
     sends_done: tuple[int, int]  # send() / put() calls that returned, per sender
     sender_ends: tuple[str, str]  # how each sender ended, in words
+    bytes_read: tuple[int, int, int] = (0, 0, 0)  # in messages, as a bad length, after that
 
     @property
     def tried(self) -> int:
@@ -279,6 +324,20 @@ class SharingResult:
             ones, twos, other = self.first_garbled
             lines.append(f"  the first garbled message: {ones + twos + other:,} bytes = {ones:,} from "
                          f"sender 1 + {twos:,} from sender 2 + {other:,} other bytes")
+        in_msgs, bad, after = self.bytes_read
+        if after:
+            lines.append(f"  after that it read the rest of the pipe as plain bytes: {after:,} bytes "
+                         "it could not split into messages")
+        if self.how == SHARED_END and self.reader_stop == 1:
+            written = sum(self.sends_done) * (self.size + 4)
+            taken = in_msgs + bad + after
+            balance = ("every byte written came out of the pipe" if taken == written
+                       else f"{written - taken:,} bytes not taken out")
+            lines.append(textwrap.fill(
+                f"bytes: the senders wrote {written:,} ({sum(self.sends_done)} sends of a 4-byte "
+                f"length + {self.size:,}); the reader took out {in_msgs:,} in messages + {bad} as "
+                f"the bad length + {after:,} it could not split = {taken:,}: {balance}",
+                96, initial_indent="  ", subsequent_indent="    "))
         for tag, (done, end) in enumerate(zip(self.sends_done, self.sender_ends, strict=True), start=1):
             said = f"sender {tag}: {done} of {self.n_each} sends returned; {end}"
             lines.append(textwrap.fill(said, 96, initial_indent="  ", subsequent_indent="    "))
@@ -337,7 +396,7 @@ def two_senders(how: str, size: int = 200_000, n_each: int = 20, ctx=None) -> Sh
         raise ValueError(f"how must be one of {', '.join(map(repr, HOW))}, not {how!r}")
     ctx = ctx or context()
     go = ctx.Barrier(2)  # the two senders wait for each other, then send at once
-    counts, progress = ctx.Array("i", 6), ctx.Array("i", 5)
+    counts, progress = ctx.Array("q", 9), ctx.Array("i", 5)
     to_close = []  # the parent's copies of the pipe ends
     if how == SHARED_END:
         receive_end, send_end = ctx.Pipe(duplex=False)
@@ -383,6 +442,7 @@ def two_senders(how: str, size: int = 200_000, n_each: int = 20, ctx=None) -> Sh
         first_garbled=(counts[3], counts[4], counts[5]),
         sends_done=(progress[0], progress[1]),
         sender_ends=tuple(_sender_end(progress[2 + i], stopped[i]) for i in range(2)),
+        bytes_read=(counts[6], counts[7], counts[8]),
     )
 
 
