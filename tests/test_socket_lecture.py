@@ -4,8 +4,10 @@ The servers are small ones from tests/socket_test_servers.py. Every test is boun
 (timeouts on every socket and wait); the root conftest fails a test file that leaves
 a process behind. Nothing here asserts a speed."""
 
+import importlib
 import re
 import socket
+import sys
 from pathlib import Path
 
 import nbformat
@@ -208,3 +210,43 @@ def test_every_measurement_is_predicted_first(nb):
             last_markdown = cell.source
         elif re.search(r"socket_lecture\.(clients|compare|latency)\(", cell.source):
             assert "**Predict, then run**" in last_markdown, cell.source.splitlines()[0]
+
+
+def _module_cells(nb) -> dict[str, str]:
+    return {m[1]: c.source.split("\n", 1)[1] for c in _code(nb)
+            if (m := re.match(r"%%writefile (\w+)\.py\n", c.source))}
+
+
+def _run_exercise_check(nb, ctx, folder, monkeypatch, line_server_source) -> str:
+    """The notebook's modules written to ``folder`` (line_server as given), then the
+    exercise's self-check, run as the notebook runs it."""
+    for name, source in _module_cells(nb).items():
+        (folder / f"{name}.py").write_text(source, encoding="utf-8")
+    (folder / "line_server.py").write_text(line_server_source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(folder))  # spawn children get this sys.path too
+    for name in _module_cells(nb):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    check = next(c.source for c in _code(nb) if "def check_quit" in c.source)
+    namespace = {"ctx": ctx, "socket": socket, "socket_lecture": socket_lecture,
+                 "line_server": importlib.import_module("line_server")}
+    exec(check.replace("print(check_quit())", ""), namespace)
+    try:
+        return namespace["check_quit"]()
+    finally:
+        for name in _module_cells(nb):
+            sys.modules.pop(name, None)
+
+
+def test_exercise_check_fails_the_starter_and_passes_the_solution(nb, ctx, tmp_path, monkeypatch):
+    starter = _module_cells(nb)["line_server"]
+    message = _run_exercise_check(nb, ctx, tmp_path, monkeypatch, starter)
+    assert message.startswith("QUIT should be answered with") and "TIUQ" in message
+    solution_md = (NOTEBOOK.parent / "solutions" / "06-sockets-and-a-pool-server-solutions.md")
+    block = re.search(r"```python\n(.*?)```", solution_md.read_text(encoding="utf-8"), re.S)[1]
+    anchor = block.split("        if line == b\"QUIT\":")[0]
+    assert anchor in starter, "the solution's context lines no longer match the notebook"
+    solved = starter.replace(anchor, block.split("        last_line = time.monotonic()")[0], 1)
+    assert solved != starter
+    (tmp_path / "solved").mkdir()
+    message = _run_exercise_check(nb, ctx, tmp_path / "solved", monkeypatch, solved)
+    assert message == "Right: BYE, and the server closed the connection."
