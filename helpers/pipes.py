@@ -390,7 +390,10 @@ def two_senders(how: str, size: int = 200_000, n_each: int = 20, ctx=None) -> Sh
     * ``QUEUE``: both put onto one ``Queue`` (which holds a lock around each write).
 
     The shared end is a race; the reader waits until both senders are sending
-    before it reads, so that the race shows every time.
+    before it reads, so that the race shows every time. Once the message
+    boundaries are lost, the reader reads the rest of the pipe as plain bytes
+    (where a pipe end is a file descriptor: Linux, macOS), so the senders finish
+    and every byte written is accounted for in ``bytes_read``.
     """
     if how not in HOW:
         raise ValueError(f"how must be one of {', '.join(map(repr, HOW))}, not {how!r}")
