@@ -3,7 +3,8 @@
 Each test runs a Python process, or a Jupyter kernel, with ``tests/without_posix``
 first on PYTHONPATH: its ``sitecustomize`` takes ``os.fork``, ``os.killpg``,
 ``signal.SIGKILL``, ``os.sched_setaffinity`` and friends away from the course's
-code and leaves multiprocessing only spawn, as on Windows (see that module). The
+code and leaves multiprocessing only spawn, as on Windows, and ``Queue.qsize()``
+raising NotImplementedError, as on macOS (see that module). The
 environment is inherited, so the homework checker, the kernels and every spawn
 child run under it too. In that environment:
 
@@ -134,6 +135,11 @@ def test_guard_hides_posix_apis_from_course_code_also_in_spawn_children(tmp_path
         worker.start()
         worker.kill()
         worker.join(30)
+        try:
+            q.qsize()
+            refused.append("qsize worked")
+        except NotImplementedError:  # as on macOS
+            refused.append("qsize")
         seen.update(refused=refused, killed=[pop.wait(30) != 0, pop2.wait(30) != 0,
                                              worker.exitcode not in (0, None)])
         print(json.dumps(seen))
@@ -141,7 +147,7 @@ def test_guard_hides_posix_apis_from_course_code_also_in_spawn_children(tmp_path
     seen = json.loads(out.strip().splitlines()[-1])
     for who in ("parent", "child"):
         assert seen[who] == {"guard": "1", "present": [], "methods": ["spawn"], "default": "spawn"}, who
-    assert seen["refused"] == ["fork", "forkserver"]
+    assert seen["refused"] == ["fork", "forkserver", "qsize"]
     assert seen["killed"] == [True, True, True]
 
 

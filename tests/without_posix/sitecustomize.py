@@ -11,7 +11,9 @@ the course's code runs. Then:
   ``hasattr(os, "fork")`` is False and a call raises AttributeError, as on Windows;
 * ``multiprocessing`` offers only spawn: ``get_all_start_methods()`` is
   ``['spawn']``, spawn is the default, and ``get_context("fork")`` /
-  ``get_context("forkserver")`` raise ValueError, as on Windows.
+  ``get_context("forkserver")`` raise ValueError, as on Windows;
+* ``multiprocessing.Queue.qsize()`` and ``Semaphore.get_value()`` raise
+  NotImplementedError, as on macOS (it has no ``sem_getvalue()``).
 
 Only the course's code loses them. The standard library and installed packages
 (psutil, jupyter_client, ipykernel ...) still see them, because on Linux their
@@ -76,6 +78,17 @@ def _hide(module, names) -> None:
     module.__getattr__ = __getattr__
 
 
+def _not_on_macos(cls, name: str) -> None:
+    real = getattr(cls, name)
+
+    def refuse(self):
+        if _from_library(sys._getframe(1).f_code.co_filename):
+            return real(self)
+        raise NotImplementedError(f"{cls.__name__}.{name}() is not implemented on macOS")
+
+    setattr(cls, name, refuse)
+
+
 def _spawn_only() -> None:
     import multiprocessing
     from multiprocessing import context
@@ -93,4 +106,9 @@ def _spawn_only() -> None:
 for _module, _names in REMOVED.items():
     _hide(_module, _names)
 _spawn_only()
+import multiprocessing.queues  # noqa: E402
+import multiprocessing.synchronize  # noqa: E402
+
+_not_on_macos(multiprocessing.queues.Queue, "qsize")
+_not_on_macos(multiprocessing.synchronize.Semaphore, "get_value")
 os.environ[GUARD_ENV] = "1"
