@@ -87,7 +87,10 @@ def timeline(
     ax.set_yticks(range(len(lanes)), lanes)
     ax.set_xlabel("seconds since the first start")
     ax.set_title(_title(title, machine), fontsize=10)
-    ax.set_xlim(left=0)
+    # from 0 to past the last end; never shrink (axes shared with another timeline keep
+    # the longer of the two jobs in view)
+    length = max(s.end for s in spans) - origin
+    ax.set_xlim(0, max(ax.get_xlim()[1], 1.02 * length))
     return ax
 
 

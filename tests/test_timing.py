@@ -104,3 +104,14 @@ def test_mark_idle_at_end_hatches_only_the_lane_that_waited():
 
 def test_stats_below_a_millisecond_in_microseconds():
     assert str(timing.Stats((0.00004, 0.00005, 0.0002))) == "median 50 µs (min 40, max 200, n=3)"
+
+
+def test_timelines_on_shared_axes_keep_the_longer_job_in_view():
+    import matplotlib.pyplot as plt
+
+    _, (top, bottom) = plt.subplots(2, 1, sharex=True)
+    plotting.timeline([timing.Span("w", "a", 10.0, 11.0)], ax=top)
+    plotting.timeline([timing.Span("w", "b", 10.0, 14.0)], ax=bottom)
+    assert top.get_xlim()[0] == 0 and top.get_xlim()[1] >= 4.0
+    plotting.timeline([timing.Span("w", "c", 0.0, 0.5)], ax=top)  # a short one does not shrink it
+    assert bottom.get_xlim()[1] >= 4.0
