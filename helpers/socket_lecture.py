@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from queue import Empty
@@ -127,7 +128,7 @@ def _still_alive(procs: list[psutil.Process], timeout: float) -> list[psutil.Pro
     deadline = now() + timeout
     alive = [p for p in procs if _alive(p)]
     while alive and now() < deadline:
-        threading.Event().wait(0.02)
+        time.sleep(0.02)
         alive = [p for p in alive if _alive(p)]
     return alive
 
@@ -164,7 +165,7 @@ def session(address, lines: Sequence[str], think: float = 0.0, name: str = "clie
             first = first or now()
             answers.append(answer[:-1].decode("utf-8", errors="replace"))
             if think:
-                threading.Event().wait(think)
+                time.sleep(think)
         # stamped before closing: the server cannot see the close, and serve the next
         # client, before this moment
         end = now()
@@ -185,7 +186,7 @@ def clients(address, n: int, lines: int = 2, think: float = 0.05, stagger: float
     def one(i: int) -> None:
         try:
             if stagger:
-                threading.Event().wait(i * stagger)
+                time.sleep(i * stagger)
             results[i] = session(address, texts, think, name=f"client {i + 1}", timeout=timeout)[0]
         except BaseException as exc:  # reported below, in the caller's thread
             errors.append(exc)
