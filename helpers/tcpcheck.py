@@ -805,28 +805,24 @@ def _check_overlong(server: RunningServer) -> None:
 
 def _wait_workers_settled(server: RunningServer, workers: int, limit: float = 5.0) -> None:
     """Wait (at most ``limit`` s) until the server has ``workers`` processes below it and
-    each is either holding the listening socket or has used no CPU for 0.5 s: its
-    workers are then waiting (in accept(), or for a task), not still starting, so a
-    worker that never looks at ``stop`` is caught blocking."""
-    port = server.address[1]
+    none of them has used CPU for 0.5 s: they are then waiting (in accept(), or for a
+    task), not still starting, so a worker that never looks at ``stop`` is caught
+    blocking instead of seeing ``stop`` already set when it starts."""
     deadline = time.monotonic() + scaled(limit)
     quiet_since: dict[int, tuple[float, float]] = {}
     while time.monotonic() < deadline:
         procs = server.processes()[1:]
         settled = 0
+        now = time.monotonic()
         for proc in procs:
             try:
-                if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
-                       for c in proc.net_connections(kind="tcp")):
-                    settled += 1
-                    continue
                 cpu = sum(proc.cpu_times()[:2])
             except psutil.Error:
                 continue
-            seen, since = quiet_since.get(proc.pid, (None, time.monotonic()))
+            seen, since = quiet_since.get(proc.pid, (None, now))
             if seen != cpu:
-                quiet_since[proc.pid] = (cpu, time.monotonic())
-            elif time.monotonic() - since >= 0.5:
+                quiet_since[proc.pid] = (cpu, now)
+            elif now - since >= 0.5:
                 settled += 1
         if len(procs) >= workers and settled == len(procs):
             return

@@ -127,10 +127,9 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
         addresses.append(self.address)
 
     monkeypatch.setattr(tcpcheck.RunningServer, "remember_descendants", spy)
-    module = importlib.import_module("hw3_sample_leak")
-    with pytest.raises(tcpcheck.ServerError, match="did not return within 2 s") as info:
-        tcpcheck.check_shutdown(module.serve, workers=2)
-    assert "still running" in str(info.value) and "killed now" in str(info.value)
+    message = fails("q4", "leak", modules)
+    assert "did not return within 2 s" in message
+    assert "still running" in message and "killed now" in message
     # the server and its two workers were seen (under forkserver also the server's own
     # forkserver process, the workers' parent) ...
     assert len(set(pids)) >= 3, pids
@@ -310,7 +309,7 @@ def _lost(question: str, words: str) -> tuple[float, list[str]]:
 
 
 @pytest.mark.start_method_independent
-@pytest.mark.slow(80)
+@pytest.mark.slow(65)
 @pytest.mark.timeout(900)
 def test_round_trip_correct_blank_and_q1(tmp_path):
     round_trip(tmp_path, {
@@ -321,7 +320,7 @@ def test_round_trip_correct_blank_and_q1(tmp_path):
 
 
 @pytest.mark.start_method_independent
-@pytest.mark.slow(90)
+@pytest.mark.slow(95)
 @pytest.mark.timeout(900)
 def test_round_trip_each_stage_loses_its_points_only(tmp_path):
     round_trip(tmp_path, {name: _lost(*STAGE_SAMPLES[name])
