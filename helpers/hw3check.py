@@ -83,7 +83,7 @@ def load(module: str = MODULE, folder: str | Path = "."):
         raise CheckFailed(
             f"{path.name} does not exist yet. Run the cell that starts with "
             f"`%%writefile {path.name}` (it writes your code to that file), then the cell "
-            "after it."
+            "after it." + _in_cells_note(ALL_NAMES)
         )
     folder = str(Path(folder).resolve())
     here = "" in sys.path and str(Path.cwd().resolve()) == folder
@@ -113,8 +113,26 @@ def _missing_or_stub(mod, names: list[str]) -> str | None:
     if stubs:
         return (", ".join(f"`{n}`" for n in stubs) + " still raise(s) NotImplementedError: "
                 "replace `# YOUR CODE HERE` and the `raise NotImplementedError()` line in the "
-                "%%writefile cell with your code, then run that cell and the next one again")
+                "%%writefile cell with your code, then run that cell and the next one again."
+                + _in_cells_note(stubs))
     return None
+
+
+ALL_NAMES = ["respond", "handle_client", "serve_one", "serve"]
+
+
+def _in_cells_note(names: list[str]) -> str:
+    """A hint when the student defined these functions in a notebook cell instead."""
+    main = sys.modules.get("__main__")
+    in_cells = [n for n in names
+                if getattr(getattr(main, n, None), "__module__", "") == "__main__"]
+    if not in_cells:
+        return ""
+    return (" " + ", ".join(f"`{n}`" for n in in_cells) + ": defined in a notebook cell, "
+            "not in the file. The answer cell must start with the line `%%writefile "
+            "hw3_server.py`. Under the spawn start method a child process cannot use a "
+            "function defined in a notebook cell (AttributeError: Can't get attribute ... "
+            "on <module '__main__'>).")
 
 
 def run(question: str, module: str = MODULE, folder: str | Path = ".", **params) -> None:
@@ -125,8 +143,12 @@ def run(question: str, module: str = MODULE, folder: str | Path = ".", **params)
         what, names, check, public = QUESTIONS[question]
     except KeyError:
         raise ValueError(f"hw3 has no question {question!r}; one of {sorted(QUESTIONS)}") from None
-    mod = load(module, folder)
-    problem = _missing_or_stub(mod, names)
+    try:
+        mod = load(module, folder)
+    except CheckFailed as exc:
+        mod, problem = None, str(exc)
+    else:
+        problem = _missing_or_stub(mod, names)
     if problem is None:
         try:
             check(mod, **{**public, **params})
@@ -134,6 +156,9 @@ def run(question: str, module: str = MODULE, folder: str | Path = ".", **params)
             problem = str(exc)
         except OSError as exc:
             problem = f"a client could not talk to the server: {exc!r}"
+        except Exception as exc:  # noqa: BLE001 - e.g. a function that cannot be pickled
+            problem = (f"the check could not start your code: "
+                       f"{tcpcheck.describe_exception(exc)}")
     if problem:
         # the problem first: graders' summaries show only the start of the message
         raise CheckFailed(f"{question} not yet: {problem}\n({question} checks {what}.)")

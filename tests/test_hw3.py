@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import nbformat
@@ -183,7 +184,13 @@ def test_checker_glue(modules, monkeypatch, capsys):
     grader.show("q2")  # prints, never raises
     assert "q2 not yet: `handle_client`" in capsys.readouterr().out
     (modules / "hw3_server.py").unlink()
-    with pytest.raises(hw3check.CheckFailed, match="does not exist yet"):
+    with pytest.raises(hw3check.CheckFailed, match="q3 not yet: hw3_server.py does not exist"):
+        grader.check("q3")
+    # a student who deleted the %%writefile line defined serve in the notebook itself
+    notebook = types.ModuleType("__main__")
+    exec("def serve(address, workers, stop, ready, idle_timeout=5.0): pass", notebook.__dict__)
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    with pytest.raises(hw3check.CheckFailed, match="`serve`: defined in a notebook cell"):
         grader.check("q3")
     with pytest.raises(ValueError, match="no question"):
         grader.check("q9")
