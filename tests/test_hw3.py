@@ -196,6 +196,16 @@ def test_checker_glue(modules, monkeypatch, capsys):
         grader.check("q9")
 
 
+@pytest.mark.start_method_independent
+def test_one_answer_for_several_lines_fails_framing(modules, monkeypatch):
+    """A handler that answers a buffer only when it ends with a newline, as one line, gets
+    three lines sent together right by luck, but not two and a half: question 2 says so."""
+    monkeypatch.setattr(tcpcheck, "IO_TIMEOUT", 3.0)
+    fakes = importlib.import_module("hw3_sample_fakes")
+    with pytest.raises(tcpcheck.ServerError, match="as soon as it is in the buffer"):
+        tcpcheck.check_framing(fakes.answer_buffer_at_once)
+
+
 def test_runner_reports_server_that_never_gets_ready(modules):
     fakes = importlib.import_module("hw3_sample_fakes")
     with pytest.raises(tcpcheck.ServerError, match="did not put its address"):
