@@ -25,6 +25,8 @@ import functools
 import os
 import random
 import socket
+import struct
+import sys
 import threading
 import time
 import traceback
@@ -723,6 +725,10 @@ def check_worker_reuse(serve: Callable, workers: int = 4, clients: int = 8,
             )
 
 
+# struct linger {on, 0 s}: close() then resets the connection (RST) instead of closing it
+_LINGER_RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
+
+
 def check_bad_clients(serve: Callable, workers: int = 2, rude: int = 3,
                       idle_timeout: float = 1.0, invalid=(b"caf\xc3\x28 \xff",)) -> None:
     """One server: invalid UTF-8 gets an ERROR line and the connection stays usable;
@@ -755,9 +761,7 @@ def check_bad_clients(serve: Callable, workers: int = 2, rude: int = 3,
         for _ in range(rude):
             rude_client = LineClient(server.address)
             rude_client.send(b"reset me")
-            rude_client.sock.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-            )
+            rude_client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
             rude_client.close()  # RST instead of FIN
         for i in range(workers + 1):
             with LineClient(server.address) as client:
