@@ -12,10 +12,7 @@ test before starting the next method.
   marked ``start_method_independent`` run once, under the first method.
 * Notebooks (``--nbval``): each notebook is collected once per method,
   ``notebooks/00-review.ipynb[fork]``, and its kernel starts with that method in
-  its environment, in a folder of its own: a copy of the notebook in a scratch
-  folder per method. The lectures write modules next to themselves with
-  ``%%writefile``; three kernels of one notebook running side by side under xdist
-  would otherwise rewrite the same file while another one's child imports it.
+  its environment.
 """
 
 from __future__ import annotations
@@ -23,8 +20,6 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -59,26 +54,8 @@ def selected_methods(config: pytest.Config) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
-_SCRATCH = pytest.StashKey[str]()
-
-
 def pytest_configure(config: pytest.Config) -> None:
     selected_methods(config)  # a typo fails at once, not after collection
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    scratch = config.stash.get(_SCRATCH, None)
-    if scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _private_copy(config: pytest.Config, notebook, method: str):
-    """``notebook`` copied into this session's scratch folder for ``method``."""
-    if _SCRATCH not in config.stash:
-        config.stash[_SCRATCH] = tempfile.mkdtemp(prefix="nbval-start-methods-")
-    folder = os.path.join(config.stash[_SCRATCH], method)
-    os.makedirs(folder, exist_ok=True)
-    return type(notebook)(shutil.copy2(notebook, folder))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -125,9 +102,8 @@ def pytest_collect_file(file_path, parent):
             out.append(node)
             continue
         for method in methods:
-            copy = notebook_under.from_parent(
-                parent, path=_private_copy(parent.config, file_path, method),
-                nodeid=f"{node.nodeid}[{method}]")
+            copy = notebook_under.from_parent(parent, path=file_path,
+                                              nodeid=f"{node.nodeid}[{method}]")
             copy.start_method = method
             out.append(copy)
     return out
