@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import struct
+import threading
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 
@@ -45,7 +46,11 @@ class WorkerFailed(RuntimeError):
 def _timed(worker, start, report, args) -> None:
     """In the child: wait for the others, run ``worker(*args)``, report its span or its error."""
     try:
-        start.wait(WAIT)
+        try:
+            start.wait(WAIT)
+        except threading.BrokenBarrierError:  # another worker failed: its report says why
+            report.put(("aborted", None, None))
+            return
         t0 = now()
         worker(*args)
         report.put(("done", t0, now()))
@@ -63,7 +68,7 @@ def _run_workers(worker, args: tuple, n_procs: int, ctx) -> float:
     procs = [ctx.Process(target=_timed, args=(worker, start, report, args)) for _ in range(n_procs)]
     for p in procs:
         p.start()
-    spans, problem = [], None
+    spans, problem, aborted = [], None, 0
     deadline = now() + WAIT
     try:
         while len(spans) < n_procs and problem is None:
@@ -86,6 +91,10 @@ def _run_workers(worker, args: tuple, n_procs: int, ctx) -> float:
                     continue
             if kind == "error":
                 problem = f"{getattr(worker, '__name__', worker)} raised {a}"
+            elif kind == "aborted":  # reports can arrive in any order: keep reading for the cause
+                aborted += 1
+                if aborted + len(spans) >= n_procs:
+                    problem = "the workers never all reached the start line together"
             else:
                 spans.append((a, b))
     finally:
