@@ -1,6 +1,7 @@
 """Lecture 02: the workers the notebook teaches (its ``%%writefile pipe_echo.py`` and
-``pipe_eof.py`` cells, run as written) and the demos, measurements and exercise
-checks in helpers/pipes.py, under the start method chosen by MP_START_METHOD (the
+``pipe_eof.py`` cells, run as written), the measurements in helpers/pipes.py, the
+"two senders on one end" demo in helpers/pipe_sharing.py and the exercise checks in
+helpers/pipe_exercises.py, under the start method chosen by MP_START_METHOD (the
 fork-only hang test uses fork on purpose). Exercise answers for the checks are in
 tests/pipe_test_workers.py."""
 
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 import pipe_test_workers as workers
 import pytest
 
-from helpers import context, pipes
+from helpers import context, pipe_exercises, pipe_sharing, pipes
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02-pipe.ipynb"
 MODULES = ("pipe_echo", "pipe_eof")
@@ -66,7 +67,8 @@ def _echo(ctx, echo, words=("ab", "cd")):
 
 def test_the_taught_workers_are_on_the_page_not_in_helpers(nbw):
     assert callable(nbw.echo_upper) and callable(nbw.read_until_eof)
-    assert not hasattr(pipes, "echo_upper") and not hasattr(pipes, "read_until_eof")
+    for module in (pipes, pipe_sharing, pipe_exercises):
+        assert not hasattr(module, "echo_upper") and not hasattr(module, "read_until_eof")
 
 
 def test_an_edit_to_the_written_module_reaches_the_child(nbw):
@@ -157,29 +159,29 @@ def test_fork_child_keeping_its_inherited_copy_never_sees_eof(nbw):
 
 @pytest.mark.start_method_independent
 def test_is_intact():
-    assert pipes.is_intact(b"\x01" * 5, 5)
-    assert not pipes.is_intact(b"\x01" * 4, 5)
-    assert not pipes.is_intact(b"\x01\x01\x02\x01\x01", 5)
+    assert pipe_sharing.is_intact(b"\x01" * 5, 5)
+    assert not pipe_sharing.is_intact(b"\x01" * 4, 5)
+    assert not pipe_sharing.is_intact(b"\x01\x01\x02\x01\x01", 5)
 
 
 def _accounted_for(r):
     assert r.tried == 20
     assert r.intact + r.garbled + r.not_received == r.tried
     assert 0 <= r.intact <= r.tried and 0 <= r.garbled and r.not_received >= 0
-    assert r.reader_stop in pipes._READER_STOPS
+    assert r.reader_stop in pipe_sharing._READER_STOPS
     assert all(0 <= done <= r.n_each for done in r.sends_done)
-    assert r.details().startswith(pipes.HOW[r.how])
+    assert r.details().startswith(pipe_sharing.HOW[r.how])
 
 
-@pytest.mark.parametrize("how", [pipes.QUEUE, pipes.PIPE_EACH])
+@pytest.mark.parametrize("how", [pipe_sharing.QUEUE, pipe_sharing.PIPE_EACH])
 def test_a_queue_or_a_pipe_each_keeps_two_senders_messages_intact(how):
-    r = pipes.two_senders(how, size=50_000, n_each=10)
+    r = pipe_sharing.two_senders(how, size=50_000, n_each=10)
     _accounted_for(r)
     assert (r.intact, r.garbled, r.reader_stop, r.sends_done) == (20, 0, 0, (10, 10))
 
 
 def test_two_senders_on_one_end_garble_the_stream_and_every_message_is_accounted_for():
-    r = pipes.two_senders(pipes.SHARED_END, size=200_000, n_each=10)
+    r = pipe_sharing.two_senders(pipe_sharing.SHARED_END, size=200_000, n_each=10)
     _accounted_for(r)
     # the reader waits until both senders are sending, so the race shows every time
     assert not r.all_intact
@@ -194,22 +196,22 @@ def test_two_senders_on_one_end_garble_the_stream_and_every_message_is_accounted
         assert sum(r.bytes_read) == 20 * (200_000 + 4)
         assert r.bytes_read[1] == 4
         assert "every byte written came out of the pipe" in r.details()
-    table = pipes.accounting_table([r])
-    assert "not received" in table and pipes.HOW[pipes.SHARED_END] in table
+    table = pipe_sharing.accounting_table([r])
+    assert "not received" in table and pipe_sharing.HOW[pipe_sharing.SHARED_END] in table
 
 
 @pytest.mark.start_method_independent
 def test_two_senders_rejects_unknown_kind():
     with pytest.raises(ValueError):
-        pipes.two_senders("socket")
+        pipe_sharing.two_senders("socket")
 
 
 def test_square_server_check_accepts_a_right_answer_and_explains_the_starter():
-    assert pipes.check_square_server(workers.square_server).startswith("Right:")
-    assert pipes.check_square_server(workers.square_server_starter).startswith("No reply came back")
+    assert pipe_exercises.check_square_server(workers.square_server).startswith("Right:")
+    assert pipe_exercises.check_square_server(workers.square_server_starter).startswith("No reply came back")
 
 
 def test_sum_until_eof_check_accepts_a_right_answer_and_explains_the_missing_close():
-    assert pipes.check_sum_until_eof(workers.sum_until_eof).startswith("Right:")
-    msg = pipes.check_sum_until_eof(workers.sum_until_eof_keeps_send_end, patience=1)
+    assert pipe_exercises.check_sum_until_eof(workers.sum_until_eof).startswith("Right:")
+    msg = pipe_exercises.check_sum_until_eof(workers.sum_until_eof_keeps_send_end, patience=1)
     assert msg.startswith("No total after 1 s"), msg
