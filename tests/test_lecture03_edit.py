@@ -9,6 +9,7 @@ import multiprocessing
 from pathlib import Path
 
 import nbformat
+import notebook_cells
 import pytest
 from nbclient import NotebookClient
 
@@ -25,7 +26,7 @@ def test_an_edit_to_counter_workers_takes_effect(tmp_path, monkeypatch):
     monkeypatch.setenv("MP_START_METHOD", "fork")  # the kernel inherits it
     nb = nbformat.read(NB, as_version=4)
     setup = nb.cells[1:3]  # machine line, ctx
-    module = _cell(nb.cells, "%%writefile counter_workers.py")
+    module = notebook_cells.writefile_cell(nb, "counter_workers")
     load = nb.cells[nb.cells.index(module) + 1]
     assert "importlib.reload(counter_workers)" in load.source
     race = _cell(nb.cells, "N_PROCS = 4")
@@ -50,4 +51,4 @@ def test_an_edit_to_counter_workers_takes_effect(tmp_path, monkeypatch):
     assert "expected -2000, got -2000, lost 0" in said(run.cells[5])
     assert "expected -2000, got -4000" in said(run.cells[-1])  # the edited worker ran
     written = (tmp_path / "counter_workers.py").read_text()
-    assert written.strip() == edited.source.split("\n", 1)[1].strip()
+    assert written.strip() == notebook_cells.writefile_body(edited.source).strip()

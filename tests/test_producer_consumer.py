@@ -3,13 +3,13 @@ cell, run as written) and the machinery in helpers/producer_consumer.py, in real
 child processes."""
 
 import importlib
-import json
 import multiprocessing
 import queue
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import notebook_cells
 import pc_test_workers as tw
 import pytest
 
@@ -27,37 +27,22 @@ def _start(*procs):
     return procs
 
 
-def notebook_module_source(module, notebook=NOTEBOOK):
-    """The code of the notebook's ``%%writefile <module>.py`` cell, without that line."""
-    header = f"%%writefile {module}.py"
-    for cell in json.loads(notebook.read_text())["cells"]:
-        src = "".join(cell["source"])
-        if cell["cell_type"] == "code" and src.startswith(header):
-            return src[len(header):].lstrip("\n")
-    raise AssertionError(f"{notebook.name} has no {header!r} cell")
-
-
 @pytest.fixture
 def nbw(tmp_path, monkeypatch):
     """The notebook's worker modules, written and imported the way the notebook does
     (spawn and forkserver children find them through sys.path, as they find the notebook's).
     One namespace with the four workers, plus ``pc_workers`` itself."""
-    for name in MODULES:
-        (tmp_path / f"{name}.py").write_text(notebook_module_source(name))
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    pcw, jqw = (importlib.import_module(name) for name in MODULES)
-    yield SimpleNamespace(
-        produce=pcw.produce,
-        consume_until_sentinel=pcw.consume_until_sentinel,
-        produce_then_join=jqw.produce_then_join,
-        consume_joinable=jqw.consume_joinable,
-        pc_workers=pcw,
-        path=tmp_path / "pc_workers.py",
-    )
-    for name in MODULES:
-        sys.modules.pop(name, None)
+    sources = notebook_cells.writefile_modules(NOTEBOOK, MODULES)
+    with notebook_cells.importable_from(tmp_path, sources, monkeypatch):
+        pcw, jqw = (importlib.import_module(name) for name in MODULES)
+        yield SimpleNamespace(
+            produce=pcw.produce,
+            consume_until_sentinel=pcw.consume_until_sentinel,
+            produce_then_join=jqw.produce_then_join,
+            consume_joinable=jqw.consume_joinable,
+            pc_workers=pcw,
+            path=tmp_path / "pc_workers.py",
+        )
 
 
 # --- the notebook's workers ------------------------------------------------------
@@ -312,14 +297,6 @@ class _NoQsizeQueue:
         return getattr(self._q, name)
 
 
-def _notebook_cell(marker):
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    found = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
-             and marker in "".join(c["source"])]
-    assert len(found) == 1, f"{len(found)} code cells contain {marker!r}"
-    return found[0]
-
-
 @pytest.mark.start_method_independent
 @pytest.mark.parametrize("macos", [False, True])
 def test_notebook_qsize_race_cell_runs_where_qsize_is_missing(macos, capsys):
@@ -327,8 +304,8 @@ def test_notebook_qsize_race_cell_runs_where_qsize_is_missing(macos, capsys):
     ctx = multiprocessing.get_context("spawn")  # the cell starts no process
     queue_type = (lambda: _NoQsizeQueue(ctx.Queue())) if macos else ctx.Queue
     ns = {"ctx": SimpleNamespace(Queue=queue_type), "T": T, "queue": queue}
-    exec(_notebook_cell("def qsize_or_none"), ns)
-    exec(_notebook_cell("TRIES = "), ns)
+    exec(notebook_cells.code_cell_containing(NOTEBOOK, "def qsize_or_none"), ns)
+    exec(notebook_cells.code_cell_containing(NOTEBOOK, "TRIES = "), ns)
     out = capsys.readouterr().out
     assert ("not available on this operating system" in out) is macos
     assert "get_nowait() raised queue.Empty right after put()" in out

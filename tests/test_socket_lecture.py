@@ -7,10 +7,10 @@ a process behind. Nothing here asserts a speed."""
 import importlib
 import re
 import socket
-import sys
 from pathlib import Path
 
 import nbformat
+import notebook_cells
 import psutil
 import pytest
 import socket_test_servers as servers
@@ -155,17 +155,11 @@ def nb():
     return nbformat.read(NOTEBOOK, as_version=4)
 
 
-def _code(nb):
-    return [c for c in nb.cells if c.cell_type == "code"]
-
-
 @pytest.mark.start_method_independent
 def test_notebook_has_no_test_tool_noise_and_short_cells(nb):
     for cell in nb.cells:
         assert "NBVAL" not in cell.source and "not compared by the tests" not in cell.source
-    long = [c.source.splitlines()[0] for c in _code(nb)
-            if not c.source.startswith("%%writefile") and len(c.source.splitlines()) > 25]
-    assert long == []
+    assert notebook_cells.long_code_cells(nb) == []
 
 
 @pytest.mark.start_method_independent
@@ -173,7 +167,7 @@ def test_each_module_being_taught_is_written_then_loaded(nb):
     cells = nb.cells
     written = []
     for i, cell in enumerate(cells):
-        m = re.match(r"%%writefile (\w+)\.py\n", cell.source)
+        m = notebook_cells.WRITEFILE.match(cell.source)
         if m:
             written.append(m[1])
             assert cells[i + 1].source == LOAD_CELL.format(m[1]), f"no load cell after {m[1]}.py"
@@ -185,7 +179,7 @@ def test_each_module_being_taught_is_written_then_loaded(nb):
 
 @pytest.mark.start_method_independent
 def test_everything_listens_on_loopback_port_0(nb):
-    code = "\n".join(c.source for c in _code(nb))
+    code = "\n".join(c.source for c in notebook_cells.code_cells(nb))
     assert set(re.findall(r"\d+\.\d+\.\d+\.\d+", code)) == {"127.0.0.1"}
     assert set(re.findall(r'\("127\.0\.0\.1", (\w+)\)', code)) == {"0"}
     assert "localhost" not in code and '("", ' not in code
@@ -212,33 +206,20 @@ def test_every_measurement_is_predicted_first(nb):
             assert "**Predict, then run**" in last_markdown, cell.source.splitlines()[0]
 
 
-def _module_cells(nb) -> dict[str, str]:
-    return {m[1]: c.source.split("\n", 1)[1] for c in _code(nb)
-            if (m := re.match(r"%%writefile (\w+)\.py\n", c.source))}
-
-
 def _run_exercise_check(nb, ctx, folder, monkeypatch, line_server_source) -> str:
     """The notebook's modules written to ``folder`` (line_server as given), then the
     exercise's self-check, run as the notebook runs it."""
-    for name, source in _module_cells(nb).items():
-        (folder / f"{name}.py").write_text(source, encoding="utf-8")
-    (folder / "line_server.py").write_text(line_server_source, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(folder))  # spawn children get this sys.path too
-    for name in _module_cells(nb):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    check = next(c.source for c in _code(nb) if "def check_quit" in c.source)
-    namespace = {"ctx": ctx, "socket": socket, "socket_lecture": socket_lecture,
-                 "line_server": importlib.import_module("line_server")}
-    exec(check.replace("print(check_quit())", ""), namespace)
-    try:
+    sources = notebook_cells.writefile_modules(nb) | {"line_server": line_server_source}
+    check = notebook_cells.code_cell_containing(nb, "def check_quit")
+    with notebook_cells.importable_from(folder, sources, monkeypatch):  # spawn children too
+        namespace = {"ctx": ctx, "socket": socket, "socket_lecture": socket_lecture,
+                     "line_server": importlib.import_module("line_server")}
+        exec(check.replace("print(check_quit())", ""), namespace)
         return namespace["check_quit"]()
-    finally:
-        for name in _module_cells(nb):
-            sys.modules.pop(name, None)
 
 
 def test_exercise_check_fails_the_starter_and_passes_the_solution(nb, ctx, tmp_path, monkeypatch):
-    starter = _module_cells(nb)["line_server"]
+    starter = notebook_cells.writefile_source(nb, "line_server")
     message = _run_exercise_check(nb, ctx, tmp_path, monkeypatch, starter)
     assert message.startswith("QUIT should be answered with") and "TIUQ" in message
     solution_md = (NOTEBOOK.parent / "solutions" / "06-sockets-and-a-pool-server-solutions.md")
