@@ -6,12 +6,12 @@ fork-only hang test uses fork on purpose). Exercise answers for the checks are i
 tests/pipe_test_workers.py."""
 
 import importlib
-import json
 import multiprocessing
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import notebook_cells
 import pipe_test_workers as workers
 import pytest
 
@@ -21,31 +21,16 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02-pipe.ipynb"
 MODULES = ("pipe_echo", "pipe_eof")
 
 
-def notebook_module_source(module, notebook=NOTEBOOK):
-    """The code of the notebook's ``%%writefile <module>.py`` cell, without that line."""
-    header = f"%%writefile {module}.py"
-    for cell in json.loads(notebook.read_text())["cells"]:
-        src = "".join(cell["source"])
-        if cell["cell_type"] == "code" and src.startswith(header):
-            return src[len(header):].lstrip("\n")
-    raise AssertionError(f"{notebook.name} has no {header!r} cell")
-
-
 @pytest.fixture
 def nbw(tmp_path, monkeypatch):
     """The notebook's worker modules, written and imported the way the notebook does
     (spawn and forkserver children find them through sys.path, as they find the
     notebook's)."""
-    for name in MODULES:
-        (tmp_path / f"{name}.py").write_text(notebook_module_source(name))
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    echo, eof = (importlib.import_module(name) for name in MODULES)
-    yield SimpleNamespace(echo_upper=echo.echo_upper, read_until_eof=eof.read_until_eof,
-                          pipe_echo=echo, path=tmp_path / "pipe_echo.py")
-    for name in MODULES:
-        sys.modules.pop(name, None)
+    sources = notebook_cells.writefile_modules(NOTEBOOK, MODULES)
+    with notebook_cells.importable_from(tmp_path, sources, monkeypatch):
+        echo, eof = (importlib.import_module(name) for name in MODULES)
+        yield SimpleNamespace(echo_upper=echo.echo_upper, read_until_eof=eof.read_until_eof,
+                              pipe_echo=echo, path=tmp_path / "pipe_echo.py")
 
 
 def _echo(ctx, echo, words=("ab", "cd")):
