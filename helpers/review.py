@@ -12,25 +12,21 @@ Four groups, in the order the notebook uses them:
   one CPU, observed from outside with psutil;
 * what a process is: a child reports its pid, ppid and what it saw of a
   module global;
-* start methods: keep a child's error output (its traceback on file
-  descriptor 2) out of the notebook page, and run a short script with a time limit;
 * Lock / Semaphore / Event: workers record when they were inside a guarded
   section, so the parent can count how many were inside at once.
+
+The start-method demonstrations of section 4 are in :mod:`helpers.startmethod_demos`,
+the harness of the exercises' self-checks in :mod:`helpers.review_exercises`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import types
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 
 import psutil
 
@@ -358,130 +354,6 @@ def wait_for_event(event, out, timeout: float) -> None:
     start = now()
     flag = event.wait(timeout)
     out.put((flag, now() - start))
-
-
-def run_traffic(ctx, car, n_cars: int = 3, red_seconds: float = 0.3):
-    """Exercise harness: ``n_cars`` processes run ``car(light, out, name)`` at a red light.
-
-    A car puts ``("arrived", name, t)`` when it reaches the light and
-    ``("passed", name, t)`` when it drives on. The light (an Event) turns green
-    ``red_seconds`` after the last car arrived. Returns ``(green_time, passed)``,
-    ``passed`` being ``{name: time}`` for the cars that drove on within the limit;
-    ``green_time`` is None if some car never arrived.
-    """
-    light, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=car, args=(light, out, f"car {i}")) for i in range(n_cars)]
-    for p in procs:
-        p.start()
-    arrived: set[str] = set()
-    passed: dict[str, float] = {}
-    green = None
-
-    def record(kind: str, name: str, stamp: float) -> None:
-        if kind == "arrived":
-            arrived.add(name)
-        else:
-            passed[name] = stamp
-
-    try:
-        deadline = time.monotonic() + WAIT_LIMIT
-        while (len(passed) < n_cars or green is None) and time.monotonic() < deadline:
-            if green is None and len(arrived) == n_cars:
-                time.sleep(red_seconds)
-                green = now()
-                light.set()
-            try:
-                record(*out.get(timeout=0.1))
-            except queue.Empty:
-                # every car has stopped and what each sent before exiting has been read
-                # (on a busy machine the last car can send and exit between the get()
-                # timing out and this check)
-                if not any(p.is_alive() for p in procs) and out.empty():
-                    break
-        while len(passed) < n_cars:  # what a car sent just before it exited
-            try:
-                record(*out.get(timeout=0.2))
-            except queue.Empty:
-                break
-    finally:
-        light.set()
-        finish(procs, timeout=5)
-    return green, passed
-
-
-# --- start methods ----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def child_stderr_to_file() -> Iterator[types.SimpleNamespace]:
-    """Send the error output of children started inside the block to a file.
-
-    A child inherits its parent's file descriptor 2 (stderr). In a notebook that
-    descriptor is captured and shown on the page, so a child's traceback lands in
-    whichever cell runs at that moment. Inside this block descriptor 2 of this
-    process points at a temporary file instead; a child started in the block keeps
-    writing there. Join the child inside the block. After the block, ``.text`` of
-    the yielded object holds what was written.
-    """
-    if os.name == "posix":
-        # the resource tracker is a helper process that spawn children connect to;
-        # start it now, so that it does not inherit the temporary file as its stderr
-        from multiprocessing import resource_tracker
-
-        resource_tracker.ensure_running()
-    captured = types.SimpleNamespace(text="")
-    with tempfile.TemporaryFile() as file:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(file.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            file.seek(0)
-            captured.text = file.read().decode(errors="replace")
-
-
-def error_names(text: str) -> list[str]:
-    """The exception names that start a line of ``text`` (a traceback's last line
-    is ``Name: message``), in order, without repeats."""
-    names: list[str] = []
-    for line in text.splitlines():
-        head = line.split(":", 1)[0].strip()
-        if line[:1].isalpha() and head.isidentifier() and head.endswith(("Error", "Exception")):
-            if head not in names:
-                names.append(head)
-    return names
-
-
-def error_message(text: str, name: str) -> str:
-    """The first sentence of the message of the last ``name`` exception in ``text``
-    (a traceback), with its line breaks and indentation folded into single spaces;
-    "" if ``name`` is not there."""
-    start = text.rfind(f"{name}:")
-    if start < 0:
-        return ""
-    first, *rest = text[start + len(name) + 1 :].splitlines() or [""]
-    lines = [first]
-    for line in rest:  # a long message goes on in indented (or blank) lines
-        if line.strip() and not line[:1].isspace():
-            break
-        lines.append(line)
-    message = " ".join(" ".join(lines).split())
-    end = message.find(". ")
-    return message if end < 0 else message[: end + 1]
-
-
-def run_script(path: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    """Run ``python path`` (this Python) in the current folder, at most ``timeout`` s.
-
-    Returns the finished process with its ``stdout`` and ``stderr`` as text; raises
-    ``subprocess.TimeoutExpired`` (after killing the script) if it ran too long.
-    """
-    return subprocess.run(
-        [sys.executable, path], capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 # --- housekeeping ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Tests for helpers/review.py (lecture 00). Run under every start method:
+"""Tests for lecture 00's helpers: helpers/review.py, helpers/review_exercises.py and
+helpers/startmethod_demos.py. Run under every start method:
 MP_START_METHOD=spawn|forkserver|fork. No test asserts a speed."""
 
 import multiprocessing
@@ -12,7 +13,7 @@ import psutil
 import pytest
 from late_queue import LateContext
 
-from helpers import review
+from helpers import review, review_exercises, startmethod_demos
 from helpers.timing import Span
 
 # no child process involved: the start method cannot matter (make test runs these once)
@@ -281,26 +282,26 @@ def cars(tmp_path, monkeypatch):
 
 
 def test_traffic_cars_that_wait_pass_after_green(ctx, cars):
-    green, passed = review.run_traffic(ctx, cars.waits, n_cars=3, red_seconds=0.2)
+    green, passed = review_exercises.run_traffic(ctx, cars.waits, n_cars=3, red_seconds=0.2)
     assert green is not None and sorted(passed) == ["car 0", "car 1", "car 2"]
     assert all(t >= green for t in passed.values())
 
 
 def test_traffic_cars_that_run_the_red_light_are_caught(ctx, cars):
-    green, passed = review.run_traffic(ctx, cars.runs_red, n_cars=2, red_seconds=0.2)
+    green, passed = review_exercises.run_traffic(ctx, cars.runs_red, n_cars=2, red_seconds=0.2)
     assert green is not None and len(passed) == 2
     assert all(t < green for t in passed.values())
 
 
 def test_traffic_reads_what_cars_sent_before_they_exited(ctx, cars):
-    green, passed = review.run_traffic(LateContext(ctx), cars.runs_red, n_cars=3,
+    green, passed = review_exercises.run_traffic(LateContext(ctx), cars.runs_red, n_cars=3,
                                        red_seconds=0.1)
     assert green is not None, "every car arrived: the messages were still in the queue"
     assert len(passed) == 3 and all(t < green for t in passed.values())
 
 
 def test_traffic_with_crashing_cars_returns_instead_of_hanging(ctx, cars):
-    green, passed = review.run_traffic(ctx, cars.crashes, n_cars=2, red_seconds=0.1)
+    green, passed = review_exercises.run_traffic(ctx, cars.crashes, n_cars=2, red_seconds=0.1)
     assert green is None and passed == {}
 
 
@@ -330,41 +331,41 @@ RuntimeError: again
 
 @independent
 def test_error_names_reads_the_exception_lines_of_a_traceback():
-    assert review.error_names(TRACEBACK) == ["RuntimeError", "AttributeError"]
-    assert review.error_names("") == []
-    assert review.error_names("hello: world\nNote: x\n  ValueError: indented") == []
+    assert startmethod_demos.error_names(TRACEBACK) == ["RuntimeError", "AttributeError"]
+    assert startmethod_demos.error_names("") == []
+    assert startmethod_demos.error_names("hello: world\nNote: x\n  ValueError: indented") == []
 
 
 @independent
 def test_error_message_is_the_first_sentence_with_whitespace_folded():
-    assert review.error_message(TRACEBACK, "AttributeError") == (
+    assert startmethod_demos.error_message(TRACEBACK, "AttributeError") == (
         "Can't get attribute 'f' on <module '__main__' (built-in)>"
     )
-    assert review.error_message(TRACEBACK, "RuntimeError") == "again"  # the last one
+    assert startmethod_demos.error_message(TRACEBACK, "RuntimeError") == "again"  # the last one
     first = TRACEBACK.split("AttributeError")[0]
-    assert review.error_message(first, "RuntimeError") == (
+    assert startmethod_demos.error_message(first, "RuntimeError") == (
         "An attempt has been made to start a new process before the current process "
         "has finished its bootstrapping phase."
     )
-    assert review.error_message(TRACEBACK, "KeyError") == ""
+    assert startmethod_demos.error_message(TRACEBACK, "KeyError") == ""
 
 
 @independent
 def test_child_stderr_to_file_catches_a_spawn_childs_traceback(cars):
     spawn = multiprocessing.get_context("spawn")  # what the notebook uses, whatever the method
-    with review.child_stderr_to_file() as err:
+    with startmethod_demos.child_stderr_to_file() as err:
         p = spawn.Process(target=cars.crashes, args=(None, None, "car 0"))
         p.start()
         p.join(timeout=60)
     assert p.exitcode == 1
     assert "engine failure" in err.text
-    assert review.error_names(err.text) == ["RuntimeError"]
+    assert startmethod_demos.error_names(err.text) == ["RuntimeError"]
     os.write(2, b"")  # descriptor 2 is usable again after the block
 
 
 @independent
 def test_child_stderr_to_file_restores_stderr_after_an_exception(capfd):
-    with pytest.raises(ZeroDivisionError), review.child_stderr_to_file() as err:
+    with pytest.raises(ZeroDivisionError), startmethod_demos.child_stderr_to_file() as err:
         os.write(2, b"inside\n")
         1 / 0  # noqa: B018
     os.write(2, b"outside\n")
@@ -385,12 +386,12 @@ def test_a_function_only_the_parents_main_has_kills_a_spawn_child(monkeypatch):
                         raising=False)
     spawn = multiprocessing.get_context("spawn")
     out = spawn.Queue()
-    with review.child_stderr_to_file() as err:
+    with startmethod_demos.child_stderr_to_file() as err:
         p = spawn.Process(target=square_into, args=(7, out))
         p.start()  # no exception in the parent
         p.join(timeout=60)
     assert p.exitcode == 1
-    assert "AttributeError" in review.error_names(err.text)
+    assert "AttributeError" in startmethod_demos.error_names(err.text)
 
 
 SCRIPT = """import multiprocessing
@@ -415,17 +416,17 @@ def test_scripts_with_and_without_the_main_guard(tmp_path, guarded):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT.format(guard='if __name__ == "__main__":\n    ' if guarded else "",
                                     indent="    " if guarded else ""))
-    result = review.run_script(str(script), timeout=60)
+    result = startmethod_demos.run_script(str(script), timeout=60)
     assert result.returncode == 0  # the parent itself ends normally either way
     lines = result.stdout.splitlines()
     assert lines[:2] == ["this module runs as __main__", "this module runs as __mp_main__"]
     if guarded:
         assert lines[2:] == ["hello from the child", "child exit code: 0"]
-        assert review.error_names(result.stderr) == []
+        assert startmethod_demos.error_names(result.stderr) == []
     else:
         assert lines[2:] == ["child exit code: 1"]
-        assert review.error_names(result.stderr) == ["RuntimeError"]
-        assert "bootstrapping phase" in review.error_message(result.stderr, "RuntimeError")
+        assert startmethod_demos.error_names(result.stderr) == ["RuntimeError"]
+        assert "bootstrapping phase" in startmethod_demos.error_message(result.stderr, "RuntimeError")
 
 
 @independent
@@ -434,5 +435,5 @@ def test_run_script_stops_a_script_that_runs_too_long(tmp_path):
     script.write_text("import time\ntime.sleep(30)\n")
     start = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
-        review.run_script(str(script), timeout=0.5)
+        startmethod_demos.run_script(str(script), timeout=0.5)
     assert time.monotonic() - start < 10
