@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import notebook_cells
 import pytest
 
 from helpers import startmethod
@@ -30,14 +31,7 @@ def test_no_test_tool_noise(nb):
 
 
 def test_code_cells_are_short_except_the_modules_being_taught(nb):
-    long = [
-        (i, len(c.source.splitlines()))
-        for i, c in enumerate(nb.cells)
-        if c.cell_type == "code"
-        and not c.source.startswith("%%writefile")
-        and len(c.source.splitlines()) > 25
-    ]
-    assert long == []
+    assert notebook_cells.long_code_cells(nb) == []
 
 
 def test_software_carpentry_shape(nb):
@@ -96,7 +90,7 @@ def test_no_false_promise_about_spawn(nb):
 
 
 def test_worker_modules_are_loaded_with_the_stale_pyc_guard(nb):
-    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    sources = [c.source for c in notebook_cells.code_cells(nb)]
     loads = [s for s in sources if re.search(r"^import square_worker$", s, re.M)]
     assert len(loads) == 1
     for line in ("sys.dont_write_bytecode = True", "importlib.invalidate_caches()",
@@ -105,7 +99,7 @@ def test_worker_modules_are_loaded_with_the_stale_pyc_guard(nb):
 
 
 def test_committed_outputs_have_no_errors_and_a_plot(nb):
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    outputs = [o for c in notebook_cells.code_cells(nb) for o in c.outputs]
     assert [o for o in outputs if o.output_type == "error"] == []
     assert [o for o in outputs if o.get("name") == "stderr"] == []
     assert any("image/png" in o.get("data", {}) for o in outputs)
