@@ -207,8 +207,14 @@ def wait_then_spin(inbox, outbox, stop) -> None:
     item = inbox.get(timeout=WAIT_LIMIT)
     outbox.put(("got", item))
     deadline = time.monotonic() + WAIT_LIMIT
-    while not stop.is_set() and time.monotonic() < deadline:
-        busy(20_000)
+    while time.monotonic() < deadline:
+        # stop.is_set() takes the Event's lock: a spinner paused while holding it would
+        # block its pinned twin (psutil: 'sleeping'), so look at it only every 50 ms
+        next_look = time.monotonic() + 0.05
+        while time.monotonic() < next_look:
+            busy(20_000)
+        if stop.is_set():
+            return
     outbox.put("done")
 
 
@@ -217,8 +223,14 @@ def spin_pinned(cpu: int, stop, outbox) -> None:
     os.sched_setaffinity(0, {cpu})
     outbox.put(("spinning", os.getpid()))
     deadline = time.monotonic() + WAIT_LIMIT
-    while not stop.is_set() and time.monotonic() < deadline:
-        busy(20_000)
+    while time.monotonic() < deadline:
+        # stop.is_set() takes the Event's lock: a spinner paused while holding it would
+        # block its pinned twin (psutil: 'sleeping'), so look at it only every 50 ms
+        next_look = time.monotonic() + 0.05
+        while time.monotonic() < next_look:
+            busy(20_000)
+        if stop.is_set():
+            return
 
 
 def status_of(pid: int) -> str:
