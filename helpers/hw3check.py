@@ -1,5 +1,6 @@
-"""Homework 3's questions: which functions each one needs, which behaviour checks
-of :mod:`helpers.tcpcheck` it runs, and the plain-words failure a notebook shows.
+"""Homework 3's questions: which functions each one needs, which checks of
+:mod:`helpers.respondcheck` and :mod:`helpers.tcpcheck` it runs, and the
+plain-words failure a notebook shows.
 
     grader = helpers.selfcheck.Checker("hw3")
     grader.check("q2")                          # the public check of question 2
@@ -23,7 +24,8 @@ import inspect
 import sys
 from pathlib import Path
 
-from helpers import tcpcheck
+from helpers import respondcheck, tcpcheck
+from helpers.tcpserver_harness import describe_exception
 
 MODULE = "hw3_server"
 
@@ -37,7 +39,7 @@ class CheckFailed(AssertionError):
 
 
 def _q1(mod, clients: int = 2, lines: int = 4, seed: int = 1) -> None:
-    tcpcheck.check_respond_text(mod.respond)
+    respondcheck.check_respond_text(mod.respond)
     tcpcheck.check_line_at_a_time(mod.serve_one, clients=clients, lines=lines, seed=seed)
 
 
@@ -57,7 +59,7 @@ def _q3(mod, workers: int = 3, rounds: int = 1, distinct: bool = False,
 
 def _q4(mod, workers: int = 2, rude: int = 3, idle_timeout: float = 1.0,
         invalid: tuple = (b"caf\xc3\x28 \xff",), stop_clients: int = 1) -> None:
-    tcpcheck.check_respond_invalid(mod.respond)
+    respondcheck.check_respond_invalid(mod.respond)
     tcpcheck.check_bad_clients(mod.serve, workers=workers, rude=rude,
                                idle_timeout=idle_timeout, invalid=invalid)
     tcpcheck.check_shutdown(mod.serve, workers=workers, clients=stop_clients)
@@ -95,7 +97,7 @@ def load(module: str = MODULE, folder: str | Path = "."):
         return importlib.reload(mod)
     except Exception as exc:  # noqa: BLE001 - the student's error, in words
         raise CheckFailed(f"{path.name} cannot be imported: "
-                          f"{tcpcheck.describe_exception(exc)}") from None
+                          f"{describe_exception(exc)}") from None
 
 
 def _missing_or_stub(mod, names: list[str]) -> str | None:
@@ -152,13 +154,13 @@ def run(question: str, module: str = MODULE, folder: str | Path = ".", **params)
     if problem is None:
         try:
             check(mod, **{**public, **params})
-        except AssertionError as exc:  # tcpcheck.ServerError and plain asserts
+        except AssertionError as exc:  # ServerError (tcpclient) and plain asserts
             problem = str(exc)
         except OSError as exc:
             problem = f"a client could not talk to the server: {exc!r}"
         except Exception as exc:  # noqa: BLE001 - e.g. a function that cannot be pickled
             problem = (f"the check could not start your code: "
-                       f"{tcpcheck.describe_exception(exc)}")
+                       f"{describe_exception(exc)}")
     if problem:
         # the problem first: graders' summaries show only the start of the message
         raise CheckFailed(f"{question} not yet: {problem}\n({question} checks {what}.)")

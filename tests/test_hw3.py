@@ -1,6 +1,7 @@
 """Homework 3 (TCP upper-casing server on a process pool), graded in four stages.
 
-* The question checks of helpers/hw3check.py (built on helpers/tcpcheck.py) against
+* The question checks of helpers/hw3check.py (built on helpers/respondcheck.py,
+  helpers/tcpcheck.py, helpers/tcpclient.py and helpers/tcpserver_harness.py) against
   the reference solution, the other design, and the sample submissions of
   tests/submissions/hw3/, under every start method.
 * The nbgrader round trip (generate_assignment, autograde with the hidden tests,
@@ -28,7 +29,7 @@ import psutil
 import pytest
 from hw_course import make_course, nbgrader, scores, strip_ansi, submit
 
-from helpers import hw3check, tcpcheck, upper_client
+from helpers import hw3check, tcpcheck, tcpclient, tcpserver_harness, upper_client
 from helpers.selfcheck import Checker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,17 +118,17 @@ def test_main_process_io_fails_q3_only_in_words(modules):
 def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
     """A server that ignores stop is reported (question 4 only), killed with all its
     workers, and its port is closed afterwards: no process and no listening socket left."""
-    monkeypatch.setattr(tcpcheck, "STOP_TIMEOUT", 2.0)
-    monkeypatch.setattr(tcpcheck, "QUIET_STOP_TIMEOUT", 1.0)
+    monkeypatch.setattr(tcpserver_harness, "STOP_TIMEOUT", 2.0)
+    monkeypatch.setattr(tcpserver_harness, "QUIET_STOP_TIMEOUT", 1.0)
     pids, addresses = [], []
-    original = tcpcheck.RunningServer.remember_descendants
+    original = tcpserver_harness.RunningServer.remember_descendants
 
     def spy(self):
         original(self)
         pids.extend([self.process.pid, *self.descendants])
         addresses.append(self.address)
 
-    monkeypatch.setattr(tcpcheck.RunningServer, "remember_descendants", spy)
+    monkeypatch.setattr(tcpserver_harness.RunningServer, "remember_descendants", spy)
     message = fails("q4", "leak", modules)
     assert "did not return within 2 s" in message
     assert "still running" in message and "killed now" in message
@@ -138,7 +139,7 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
     run("q3", "leak", modules)
     alive = [p for p in set(pids) if psutil.pid_exists(p) and _not_zombie(p)]
     assert not alive, f"still running after the checks: {alive}"
-    assert addresses and not any(tcpcheck.port_accepts(a) for a in addresses)
+    assert addresses and not any(tcpserver_harness.port_accepts(a) for a in addresses)
 
 
 def _not_zombie(pid: int) -> bool:
@@ -166,7 +167,7 @@ def test_failures_render_as_plain_words(modules):
     err = hw3check.CheckFailed(message)
     assert err._render_traceback_() == message.splitlines()
     assert isinstance(err, AssertionError)
-    lines = tcpcheck.ServerError("one\ntwo")._render_traceback_()
+    lines = tcpclient.ServerError("one\ntwo")._render_traceback_()
     assert lines[1:] == ["one", "two"] and "Traceback" not in "".join(lines)
 
 
@@ -200,7 +201,7 @@ def test_checker_glue(modules, monkeypatch, capsys):
 def test_one_answer_for_several_lines_fails_framing(modules, monkeypatch):
     """A handler that answers a buffer only when it ends with a newline, as one line, gets
     three lines sent together right by luck, but not two and a half: question 2 says so."""
-    monkeypatch.setattr(tcpcheck, "IO_TIMEOUT", 3.0)
+    monkeypatch.setattr(tcpclient, "IO_TIMEOUT", 3.0)
     fakes = importlib.import_module("hw3_sample_fakes")
     with pytest.raises(tcpcheck.ServerError, match="as soon as it is in the buffer"):
         tcpcheck.check_framing(fakes.answer_buffer_at_once)
@@ -208,26 +209,27 @@ def test_one_answer_for_several_lines_fails_framing(modules, monkeypatch):
 
 def test_runner_reports_server_that_never_gets_ready(modules):
     fakes = importlib.import_module("hw3_sample_fakes")
-    with pytest.raises(tcpcheck.ServerError, match="did not put its address"):
-        with tcpcheck.running_server(fakes.never_ready, start_timeout=1.0):
+    with pytest.raises(tcpclient.ServerError, match="did not put its address"):
+        with tcpserver_harness.running_server(fakes.never_ready, start_timeout=1.0):
             pass
 
 
 def test_runner_reports_exceptions_and_bad_ready(modules):
     fakes = importlib.import_module("hw3_sample_fakes")
-    with pytest.raises(tcpcheck.ServerError, match="RuntimeError: boom in serve"):
-        with tcpcheck.running_server(fakes.raises):
+    with pytest.raises(tcpclient.ServerError, match="RuntimeError: boom in serve"):
+        with tcpserver_harness.running_server(fakes.raises):
             pass
-    with pytest.raises(tcpcheck.ServerError, match="expected \\(host, port\\)"):
-        with tcpcheck.running_server(fakes.bad_ready):
+    with pytest.raises(tcpclient.ServerError, match="expected \\(host, port\\)"):
+        with tcpserver_harness.running_server(fakes.bad_ready):
             pass
-    with pytest.raises(tcpcheck.ServerError, match="still raises NotImplementedError"):
-        with tcpcheck.running_server(fakes.not_implemented):
+    with pytest.raises(tcpclient.ServerError, match="still raises NotImplementedError"):
+        with tcpserver_harness.running_server(fakes.not_implemented):
             pass
 
 
 def test_upper_client(modules):
-    """The by-hand client, as a function and as `python -m helpers.upper_client`."""
+    """The by-hand client, as a function and as `python -m helpers.upper_client`, on a
+    server started as the notebook's demo cells do (`tcpcheck.running_server`)."""
     module = importlib.import_module("hw3_sample_correct")
     with tcpcheck.running_server(module.serve, workers=2) as server:
         assert upper_client.ask(server.address, ["hello", "abc汉字ß"]) == ["HELLO", "ABC汉字SS"]
@@ -347,7 +349,8 @@ def test_round_trip_each_stage_loses_its_points_only(tmp_path):
 @pytest.mark.start_method_independent
 def test_checker_uses_no_posix_only_api():
     """The student-facing checker code uses psutil to end processes, not POSIX-only APIs."""
-    for path in ("helpers/tcpcheck.py", "helpers/hw3check.py", "helpers/upper_client.py"):
+    for path in ("helpers/tcpcheck.py", "helpers/respondcheck.py", "helpers/tcpclient.py",
+                 "helpers/tcpserver_harness.py", "helpers/hw3check.py", "helpers/upper_client.py"):
         text = (ROOT / path).read_text()
         for name in ("killpg", "SIGKILL", "os.fork(", "setsid"):
             assert name not in text, f"{path} uses {name}"
