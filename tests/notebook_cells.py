@@ -61,13 +61,6 @@ def writefile_modules(notebook, modules=None) -> dict[str, str]:
     return found
 
 
-def write_module(notebook, module: str, folder: Path) -> Path:
-    """Write ``folder/<module>.py`` as the notebook's ``%%writefile`` cell would."""
-    path = Path(folder) / f"{module}.py"
-    path.write_text(writefile_source(notebook, module), encoding="utf-8")
-    return path
-
-
 @contextmanager
 def importable_from(folder: Path, sources: dict[str, str], monkeypatch):
     """Write each ``name: code`` as ``folder/<name>.py`` and make those names import
