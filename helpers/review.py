@@ -207,14 +207,8 @@ def wait_then_spin(inbox, outbox, stop) -> None:
     item = inbox.get(timeout=WAIT_LIMIT)
     outbox.put(("got", item))
     deadline = time.monotonic() + WAIT_LIMIT
-    while time.monotonic() < deadline:
-        # stop.is_set() takes the Event's lock: a spinner paused while holding it would
-        # block its pinned twin (psutil: 'sleeping'), so look at it only every 50 ms
-        next_look = time.monotonic() + 0.05
-        while time.monotonic() < next_look:
-            busy(20_000)
-        if stop.is_set():
-            return
+    while not stop.is_set() and time.monotonic() < deadline:
+        busy(20_000)
     outbox.put("done")
 
 
