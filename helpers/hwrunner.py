@@ -1,5 +1,5 @@
 """The bounded process that runs one homework check (started by
-``helpers.hwcheck.run_isolated``; usage: python -m helpers.hwrunner SPEC REPORT).
+``helpers.hwcheck_run.run_isolated``; usage: python -m helpers.hwrunner SPEC REPORT).
 
 It imports the student's module fresh, runs the task under the requested start
 method with a watchdog, turns exceptions into plain words and writes a JSON report.
@@ -19,6 +19,8 @@ import traceback
 from pathlib import Path
 
 from helpers import hwcheck
+from helpers.hw1tasks import hw1_timeout_problems
+from helpers.hwcheck_record import RecordingContext, State, _end_problems, kill_children
 
 _written = threading.Lock()
 
@@ -68,7 +70,7 @@ def main(spec_path: str, report_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     method, timeout = spec["method"], float(spec["timeout"])
     multiprocessing.set_start_method(method, force=True)
-    ctx = hwcheck.RecordingContext(multiprocessing.get_context(method))
+    ctx = RecordingContext(multiprocessing.get_context(method))
     sys.path.insert(0, spec["folder"])
     facts = {"start_method": method}
     try:
@@ -77,7 +79,7 @@ def main(spec_path: str, report_path: str) -> int:
         _write(report_path, {"problems": [f"{spec['module']}.py cannot be imported: "
                                           f"{type(exc).__name__}: {exc}"], "facts": facts})
         return 0
-    state = hwcheck.State(ctx, module, timeout)
+    state = State(ctx, module, timeout)
     state.facts.update(facts)
     main_thread = threading.get_ident()
 
@@ -87,11 +89,11 @@ def main(spec_path: str, report_path: str) -> int:
         # claimed before killing anything: the task, unblocked by the kills, must not
         # report the resulting EOFError/BrokenPipe as the student's mistake
         try:
-            problems = hwcheck.hw1_timeout_problems(state, main_thread)
+            problems = hw1_timeout_problems(state, main_thread)
         except Exception as exc:  # noqa: BLE001
             problems = [f"Still not finished after {timeout:.0f} s ({exc!r})."]
         state.facts["timed_out"] = True
-        state.facts["killed"] = len(hwcheck.kill_children())
+        state.facts["killed"] = len(kill_children())
         _write(report_path, {"problems": problems, "facts": state.facts}, claimed=True)
         sys.stdout.flush()
         os._exit(3)
@@ -103,11 +105,11 @@ def main(spec_path: str, report_path: str) -> int:
         problems = hwcheck.TASKS[spec["task"]](state, **spec["params"])
     except BaseException as exc:  # noqa: BLE001 - the student's error, in words
         problems = [explain(exc, spec["module"])]
-        problems += hwcheck._end_problems(state)[:1] if state.ctx.processes else []
+        problems += _end_problems(state)[:1] if state.ctx.processes else []
     if not _written.acquire(blocking=False):
         time.sleep(60)  # the watchdog is writing its report and will end this process
     watchdog.cancel()
-    state.facts["killed"] = len(hwcheck.kill_children())
+    state.facts["killed"] = len(kill_children())
     _write(report_path, {"problems": problems, "facts": state.facts}, claimed=True)
     return 0
 

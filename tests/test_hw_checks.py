@@ -242,5 +242,6 @@ def test_failed_check_shows_plain_words_and_still_fails_the_cell(tmp_path):
         shown = strip_ansi("\n".join(out.traceback))
         assert "hw1_solution.py does not exist" in shown, shown
         assert shown.startswith("CheckFailed: ")
-        assert "hwcheck.py" not in shown and "selfcheck.py" not in shown and "File " not in shown
+        assert "hwcheck.py" not in shown and "hwcheck_run.py" not in shown
+        assert "selfcheck.py" not in shown and "File " not in shown
         assert determine_grade(cell) == (0, 1)

@@ -248,7 +248,8 @@ def test_checker_ends_a_deadlock_and_what_it_left_behind_without_posix(tmp_path)
             "hw1_pipeline", "hw1_solution",
             dict(producers=3, per_producer=100, consumers=2, gap=0.2), timeout=4,
             folder={str(tmp_path)!r})
-        hwcheck._BACKSTOP = 3.0
+        from helpers import hwcheck_run
+        hwcheck_run._BACKSTOP = 3.0  # read by run_isolated, which lives there
         hung = hwcheck.run_isolated("hw1_pipeline", "hw1_solution", timeout=3,
                                     folder={str(hang)!r})
         print(json.dumps([deadlock, hung]))
