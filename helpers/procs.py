@@ -9,6 +9,7 @@ through POSIX-only calls such as ``os.killpg``.
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 
@@ -34,6 +35,28 @@ def terminate_then_kill(procs: list[psutil.Process], grace: float) -> None:
             pass
     _, alive = psutil.wait_procs(procs, timeout=grace)
     kill_all(alive)
+
+
+def still_running(procs: list[psutil.Process], timeout: float = 0.0) -> list[psutil.Process]:
+    """The processes of ``procs`` still running after up to ``timeout`` seconds.
+
+    A zombie counts as ended (its parent, or a subreaper, reaps it). Polls the status
+    itself: ``psutil.wait_procs`` can take over a second to notice a zombie it does
+    not own."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [p for p in procs if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        procs = alive
+        time.sleep(0.02)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def tree(pid: int) -> list[psutil.Process]:

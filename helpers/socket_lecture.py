@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Sequence
 
 import psutil
 
-from helpers.procs import kill_all
+from helpers.procs import kill_all, still_running
 from helpers.timing import Span, Stats, now
 
 HOST = "127.0.0.1"
@@ -116,28 +116,10 @@ def _stop(process, family: list[psutil.Process]) -> None:
         )
     # the server's own multiprocessing helpers (resource tracker, fork server) end
     # when they notice their parent is gone: give them a moment
-    leftover = _still_alive(family, STOP_TIMEOUT / 2)
+    leftover = still_running(family, STOP_TIMEOUT / 2)
     if leftover:
         kill_all(leftover)
         raise ServerTrouble(f"the server returned but left {len(leftover)} process(es) running: killed them")
-
-
-def _still_alive(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """The processes of ``procs`` still running after up to ``timeout`` seconds
-    (a zombie has ended: its new parent reaps it)."""
-    deadline = now() + timeout
-    alive = [p for p in procs if _alive(p)]
-    while alive and now() < deadline:
-        time.sleep(0.02)
-        alive = [p for p in alive if _alive(p)]
-    return alive
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 # --------------------------------------------------------------------------- clients

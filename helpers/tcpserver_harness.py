@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import psutil
 
-from helpers.procs import kill_all
+from helpers.procs import kill_all, still_running
 from helpers.startmethod import context
 from helpers.tcpclient import LineClient, ServerError, scaled
 
@@ -130,24 +130,9 @@ class RunningServer:
 
 
 def _kill_all(procs: list[psutil.Process]) -> list[psutil.Process]:
-    alive = _wait_gone(procs, timeout=0)
+    alive = still_running(procs, timeout=0)
     kill_all(alive)
     return alive
-
-
-def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = []
-        for proc in procs:
-            try:
-                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(proc)
-            except psutil.Error:
-                pass
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.05)
 
 
 def port_accepts(address: tuple[str, int], timeout: float = 1.0) -> bool:
@@ -275,7 +260,7 @@ def _stop_and_check(proc, server, ready, stop_timeout: float, report: bool) -> N
             "(is a worker blocked in accept() or recv() with no timeout, so it never checks "
             "stop? is serve() waiting for a pool that never ends?)"
         )
-    left = _wait_gone(known, timeout=3.0 if not problems and report else 0)
+    left = still_running(known, timeout=3.0 if not problems and report else 0)
     if left:
         problems.append(
             f"{len(left)} process(es) the server started were still running: "

@@ -1,11 +1,12 @@
 import os
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
 
-from helpers.procs import kill_all, kill_tree, marked, terminate_then_kill, tree
+from helpers.procs import kill_all, kill_tree, marked, still_running, terminate_then_kill, tree
 
 pytestmark = pytest.mark.start_method_independent
 
@@ -80,3 +81,24 @@ def test_marked_finds_what_an_exited_parent_left_behind(monkeypatch):
     finally:
         kill_all([orphan])
     assert marked("PROCS_TEST_MARK", f"mark-{os.getpid()}") == []
+
+
+def test_still_running_counts_a_zombie_as_ended_and_waits_for_the_rest():
+    quick = subprocess.Popen([sys.executable, "-c", "pass"])
+    slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        quick_p, slow_p = psutil.Process(quick.pid), psutil.Process(slow.pid)
+        deadline = time.monotonic() + 10
+        while quick_p.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.02)  # it exits; nobody reaps it: a zombie
+        assert quick_p.status() == psutil.STATUS_ZOMBIE
+        start = time.monotonic()
+        assert still_running([quick_p, slow_p], timeout=0.3) == [slow_p]
+        assert time.monotonic() - start >= 0.3  # waited for the one still running
+        slow.kill()
+        slow.wait(timeout=10)
+        assert still_running([quick_p, slow_p], timeout=5) == []
+    finally:
+        for p in (quick, slow):
+            p.kill()
+            p.wait(timeout=10)
