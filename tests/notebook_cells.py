@@ -79,6 +79,22 @@ def importable_from(folder: Path, sources: dict[str, str], monkeypatch):
             sys.modules.pop(name, None)
 
 
+def edit_and_reload(module, old: str, new: str):
+    """What a student does: change ``old`` to ``new`` in the file ``module`` was loaded
+    from, then run the notebook's load cell (no stale .pyc, caches invalidated,
+    reload). Returns the reloaded module."""
+    path = Path(module.__file__)
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    sys.dont_write_bytecode, was = True, sys.dont_write_bytecode
+    try:
+        importlib.invalidate_caches()
+        return importlib.reload(module)
+    finally:
+        sys.dont_write_bytecode = was
+
+
 def code_cell_containing(notebook, marker: str) -> str:
     """The source of the one code cell that contains ``marker``."""
     found = [c.source for c in code_cells(notebook) if marker in c.source]

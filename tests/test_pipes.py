@@ -59,13 +59,7 @@ def test_the_taught_workers_are_on_the_page_not_in_helpers(nbw):
 def test_an_edit_to_the_written_module_reaches_the_child(nbw):
     """What the notebook's load cell promises: rewrite the file, reload, and a child
     (under any start method) runs the edited code."""
-    nbw.path.write_text(nbw.path.read_text().replace("text.upper()", "text[::-1]", 1))
-    sys.dont_write_bytecode, was = True, sys.dont_write_bytecode
-    try:
-        importlib.invalidate_caches()
-        edited = importlib.reload(nbw.pipe_echo)
-    finally:
-        sys.dont_write_bytecode = was
+    edited = notebook_cells.edit_and_reload(nbw.pipe_echo, "text.upper()", "text[::-1]")
     assert _echo(context(), edited.echo_upper) == ["ba", "dc"]
 
 

@@ -5,7 +5,6 @@ child processes."""
 import importlib
 import multiprocessing
 import queue
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -120,14 +119,8 @@ def test_joinable_consumers_balance_task_done_including_sentinels(nbw):
 def test_an_edit_to_the_written_module_reaches_the_child(nbw):
     """What the notebook's load cell promises: rewrite the file, reload, and a child
     (under any start method) runs the edited code."""
-    path = nbw.path
-    path.write_text(path.read_text().replace("item = (name, i)", "item = (name.upper(), i)", 1))
-    sys.dont_write_bytecode, was = True, sys.dont_write_bytecode
-    try:
-        importlib.invalidate_caches()
-        edited = importlib.reload(nbw.pc_workers)
-    finally:
-        sys.dont_write_bytecode = was
+    edited = notebook_cells.edit_and_reload(nbw.pc_workers, "item = (name, i)",
+                                            "item = (name.upper(), i)")
     ctx = context()
     q = ctx.Queue()
     child = ctx.Process(target=edited.produce, args=(q, "child", 2))
