@@ -70,7 +70,9 @@ def test_value_race_with_get_lock_is_exact():
 
 def test_value_race_without_lock_never_exceeds_the_true_count():
     r = shared_state.value_race(w.add_racing, 2, 5000)
-    assert 5000 <= r.final <= 10_000 and r.lost == 10_000 - r.final
+    # no lower bound but 1: a worker paused between its read and its write can wipe out
+    # any number of the other's additions (4999 of 10 000 was seen in CI)
+    assert 1 <= r.final <= 10_000 and r.lost == 10_000 - r.final
 
 
 def test_a_worker_that_raises_is_reported_not_waited_for():
