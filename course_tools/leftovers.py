@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from helpers.procs import kill_all
+from courselib.procs import kill_all
 
 PR_SET_CHILD_SUBREAPER = 36
 SHM_DIR = Path("/dev/shm")

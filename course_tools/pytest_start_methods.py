@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers.startmethod import START_METHOD_ENV, start_method
+from courselib.startmethod import START_METHOD_ENV, start_method
 
 ALL_METHODS = ("spawn", "forkserver", "fork")
 INDEPENDENT_MARK = "start_method_independent"

@@ -8,6 +8,6 @@ writes with ``%%writefile``), never in a notebook cell: under the *spawn* and
 Lecture 00, section "Start methods", shows both the failure and the fix.
 """
 
-from helpers.startmethod import START_METHOD_ENV, context, start_method
+from courselib.startmethod import START_METHOD_ENV, context, start_method
 
 __all__ = ["START_METHOD_ENV", "context", "start_method"]

@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from helpers.procs import kill_all
+from courselib.procs import kill_all
 
 
 class RecordingContext:

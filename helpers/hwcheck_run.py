@@ -30,8 +30,8 @@ import time
 import uuid
 from pathlib import Path
 
-from helpers.procs import kill_all, kill_tree, marked
-from helpers.startmethod import start_method
+from courselib.procs import kill_all, kill_tree, marked
+from courselib.startmethod import start_method
 
 RUNNER = "helpers.hwrunner"
 # Set, with a value unique to the run, in the runner's environment: every process the

@@ -12,7 +12,7 @@ import queue
 import time
 
 from helpers.producer_consumer import SENTINEL, call_after_signal, drain
-from helpers.startmethod import context
+from courselib.startmethod import context
 
 TIMEOUT = 30.0  # bound on each wait for a student's process (seconds)
 

@@ -6,7 +6,7 @@ on the child has a timeout.
 
 from __future__ import annotations
 
-from helpers.startmethod import context
+from courselib.startmethod import context
 
 
 def check_square_server(square_server, ctx=None, numbers=(2, 3, 4, 10)) -> str:

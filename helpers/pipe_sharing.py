@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
 
-from helpers.startmethod import context
+from courselib.startmethod import context
 from helpers.timing import now
 
 # Upper bound, in seconds, for any single wait on another process in this module.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 # The same measurement through a Queue, for the Pipe-vs-Queue comparison (lecture 01's).
 from helpers.queue_bench import measure_queue_throughput as measure_queue_throughput
-from helpers.startmethod import context
+from courselib.startmethod import context
 from helpers.timing import Stats, machine_summary, now
 
 # Upper bound, in seconds, for any single wait on another process in this module.

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from helpers.startmethod import context
+from courselib.startmethod import context
 from helpers.timing import Span, now
 
 

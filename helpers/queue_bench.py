@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 
-from helpers.startmethod import context
+from courselib.startmethod import context
 from helpers.timing import now
 
 TIMEOUT = 60.0  # bound on each wait for the producer (seconds)

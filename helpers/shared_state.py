@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 
-from helpers.startmethod import context
+from courselib.startmethod import context
 from helpers.timing import now
 
 # Upper bound, in seconds, for any single wait on another process in this module.

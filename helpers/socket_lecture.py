@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Sequence
 
 import psutil
 
-from helpers.procs import kill_all, still_running
+from courselib.procs import kill_all, still_running
 from helpers.timing import Span, Stats, now
 
 HOST = "127.0.0.1"

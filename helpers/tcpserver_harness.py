@@ -24,8 +24,8 @@ from typing import Callable, Iterator
 
 import psutil
 
-from helpers.procs import kill_all, still_running
-from helpers.startmethod import context
+from courselib.procs import kill_all, still_running
+from courselib.startmethod import context
 from helpers.tcpclient import LineClient, ServerError, scaled
 
 HOST = "127.0.0.1"

@@ -78,7 +78,7 @@ def measure(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> Stat
 
 def machine_summary(method: str | None = None) -> str:
     """One line to print beside every measurement: cores, Python, start method."""
-    from helpers.startmethod import start_method
+    from courselib.startmethod import start_method
 
     return (
         f"{os.cpu_count()} cores, Python {platform.python_version()}, "

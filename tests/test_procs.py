@@ -6,7 +6,7 @@ import time
 import psutil
 import pytest
 
-from helpers.procs import kill_all, kill_tree, marked, still_running, terminate_then_kill, tree
+from courselib.procs import kill_all, kill_tree, marked, still_running, terminate_then_kill, tree
 
 pytestmark = pytest.mark.start_method_independent
 

@@ -8,7 +8,7 @@ import nbformat
 import notebook_cells
 import pytest
 
-from helpers import startmethod
+from courselib import startmethod
 
 pytestmark = pytest.mark.start_method_independent
 

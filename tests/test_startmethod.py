@@ -2,7 +2,7 @@ import multiprocessing
 
 import pytest
 
-from helpers import startmethod
+from courselib import startmethod
 
 
 def test_default_is_spawn(monkeypatch):

@@ -36,7 +36,7 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
-from helpers.procs import kill_all
+from courselib.procs import kill_all
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "course-grade"

@@ -30,7 +30,7 @@ import psutil
 import pytest
 from playwright.sync_api import expect
 
-from helpers.procs import terminate_then_kill
+from courselib.procs import terminate_then_kill
 
 # Assertions on the page wait this long (ms) before failing: 2 busy cores.
 expect.set_options(timeout=30_000)
