@@ -11,8 +11,8 @@ from __future__ import annotations
 import queue
 import time
 
-from helpers.producer_consumer import SENTINEL, call_after_signal, drain
 from courselib.startmethod import context
+from helpers.producer_consumer import SENTINEL, call_after_signal, drain
 
 TIMEOUT = 30.0  # bound on each wait for a student's process (seconds)
 

@@ -17,9 +17,10 @@ time is reported, then stopped, instead of hanging the caller.
 
 from __future__ import annotations
 
+from courselib.startmethod import context
+
 # The same measurement through a Queue, for the Pipe-vs-Queue comparison (lecture 01's).
 from helpers.queue_bench import measure_queue_throughput as measure_queue_throughput
-from courselib.startmethod import context
 from helpers.timing import Stats, machine_summary, now
 
 # Upper bound, in seconds, for any single wait on another process in this module.

@@ -34,8 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from helpers.pool_tasks import sleep_pid, timed_sleep, timed_sleep_item, trivial
 from courselib.startmethod import context
+from helpers.pool_tasks import sleep_pid, timed_sleep, timed_sleep_item, trivial
 from helpers.timing import Span, Stats, measure, now
 
 # A bound for every wait on a pool: a broken pool fails instead of hanging.
