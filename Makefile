@@ -57,7 +57,7 @@ lint: env
 
 # PostgreSQL server binaries: tests/test_grade_postgres.py starts its own server.
 # One session runs every test under all three start methods (--start-methods,
-# course_tools/pytest_start_methods.py), so xdist spreads all of them over its
+# tests/plugins/start_methods.py), so xdist spreads all of them over its
 # workers. Four workers on two cores: some tests wait (kernels starting, deadlocks
 # running into their time limits); measured 160-175 s, vs 196 s with 3 and 173 s with 5.
 # MP_START_METHOD=fork $(PYTEST) tests  still runs them under one method.

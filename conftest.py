@@ -18,10 +18,10 @@ import os
 
 import pytest
 
-from course_tools import leftovers
+from tests.plugins import leftovers
 
 # --start-methods: every test and notebook under several start methods in one run
-pytest_plugins = ["course_tools.pytest_start_methods"]
+pytest_plugins = ["tests.plugins.start_methods"]
 
 # How long a finished file's processes get to exit on their own (kernel shutdown
 # takes a moment); tests of this check shorten it.

@@ -1,6 +1,11 @@
+import os
+from pathlib import Path
+
 import pytest
 
 from helpers import context
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytest_plugins = ["pytester"]
 
@@ -54,3 +59,11 @@ def pool(mp_start_method):
         yield p
         p.close()
         p.join()
+
+
+@pytest.fixture
+def pytester(pytester, monkeypatch):
+    """pytester, whose subprocess runs can import the suite's plugins (``tests.plugins``),
+    which are not installed: the repository root goes on their PYTHONPATH."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    return pytester

@@ -14,7 +14,7 @@ import zipfile
 import pytest
 from grading_fixtures import course as fx
 
-from course_tools import leftovers as course_leftovers
+from tests.plugins import leftovers as course_leftovers
 from course_tools.grade import sandbox
 
 pytestmark = [

@@ -1,4 +1,4 @@
-"""`--start-methods` (course_tools/pytest_start_methods.py): one pytest session runs
+"""`--start-methods` (tests/plugins/start_methods.py): one pytest session runs
 every test and every notebook under each start method named, and says which."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.start_method_independent
 
-PLUGIN = ["-p", "course_tools.pytest_start_methods", "-p", "no:cacheprovider"]
+PLUGIN = ["-p", "tests.plugins.start_methods", "-p", "no:cacheprovider"]
 
 UNIT_TESTS = '''
 import os
