@@ -6,6 +6,11 @@ grades one copy each way, side by side in one run, with the same per-cell limit.
 Prints both wall times, the ratio, and how long the deadlocking students took.
 
     .venv/bin/python bench/bench_grade.py [--students 40] [--workers N] [--cell-timeout 10]
+    .venv/bin/python bench/bench_grade.py --homework hw1 [--students 16]
+
+``--homework hw1``: the real homework 1 with N honest (correct) submissions,
+graded by course-grade only (what ``make grade ASSIGNMENT=hw1`` does, feedback off):
+the figure to compare before and after a change to the grader.
 
 Target (issue 8): at least 1.7x faster on 2 cores; a deadlock costs no more than
 the configured cell timeout. Feedback is off on both sides (plain autograde does
@@ -65,10 +70,14 @@ def main() -> int:
     p.add_argument("--students", type=int, default=40)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--cell-timeout", type=int, default=10)
+    p.add_argument("--homework", choices=["hw1"],
+                   help="grade N correct submissions of this homework with course-grade only")
     p.add_argument("--keep", action="store_true", help="keep the generated courses")
     p.add_argument("--ours-first", action="store_true",
                    help="run course-grade before nbgrader (to see any order/load bias)")
     args = p.parse_args()
+    if args.homework:
+        return bench_homework(args)
 
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
@@ -121,6 +130,42 @@ def main() -> int:
     finally:
         if args.keep:
             print(f"courses kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_homework(args) -> int:
+    import hw_course as hc
+
+    load_before = os.getloadavg()[0]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    try:
+        course = hc.make_course(tmp, args.homework)
+        hc.nbgrader(["generate_assignment", args.homework, "--force"], course, timeout=300)
+        release_nb = course / "release" / args.homework / f"{args.homework}.ipynb"
+        for i in range(args.students):
+            hc.submit(course, args.homework, f"s{i:02d}",
+                      hc.submission(release_nb, args.homework, "correct"))
+        bindir = Path(sys.executable).parent
+        secs, proc = timed([str(bindir / "course-grade"), args.homework, "--course", str(course),
+                            "--workers", str(args.workers), "--no-feedback"], course)
+        if proc.returncode != 0:
+            print(f"course-grade exited {proc.returncode}:\n{proc.stderr[-3000:]}",
+                  file=sys.stderr)
+            return 1
+        with (course / "grades" / f"{args.homework}.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        per = [float(r["seconds"]) for r in rows]
+        scores = sorted({r["score"] for r in rows})
+        print(f"{args.homework}: {args.students} correct submissions; {os.cpu_count()} cores; "
+              f"1-min load average at start/end {load_before:.1f}/{os.getloadavg()[0]:.1f}")
+        print(f"  course-grade ({args.workers} workers, sandboxed): {secs:7.1f} s; per "
+              f"submission max {max(per):5.1f} s, mean {sum(per) / len(per):5.1f} s; "
+              f"scores {', '.join(scores)}")
+        return 0 if len(scores) == 1 else 1
+    finally:
+        if args.keep:
+            print(f"course kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 

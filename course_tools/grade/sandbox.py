@@ -245,7 +245,7 @@ class SandboxKernelManager(AsyncKernelManager):
         os.chown(kdir, s.uid, s.gid)
         os.chmod(kdir, 0o700)
         venv = str(Path(sys.prefix))
-        ro = [p for p in [venv, str(REPO_ROOT / "helpers"), *s.keep] if os.path.exists(p)]
+        ro = [p for p in [venv, str(REPO_ROOT / "helpers"), str(REPO_ROOT / "courselib"), *s.keep] if os.path.exists(p)]
         keep = ro + [cwd, kdir]
         spec = {
             "uid": s.uid, "gid": s.gid, "cwd": cwd, "argv": cmd,
