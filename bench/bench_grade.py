@@ -8,8 +8,8 @@ Prints both wall times, the ratio, and how long the deadlocking students took.
     .venv/bin/python bench/bench_grade.py [--students 40] [--workers N] [--cell-timeout 10]
     .venv/bin/python bench/bench_grade.py --homework hw1 [--students 16]
 
-``--homework hw1``: the real homework 1 with N honest (correct) submissions,
-graded by course-grade only (what ``make grade ASSIGNMENT=hw1`` does, feedback off):
+``--homework hw1``: the real homework 1 with N honest (correct) submissions
+(``--homework ga``: the generated course's), graded by course-grade only (what ``make grade ASSIGNMENT=hw1`` does, feedback off):
 the figure to compare before and after a change to the grader.
 
 Target (issue 8): at least 1.7x faster on 2 cores; a deadlock costs no more than
@@ -70,7 +70,7 @@ def main() -> int:
     p.add_argument("--students", type=int, default=40)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--cell-timeout", type=int, default=10)
-    p.add_argument("--homework", choices=["hw1"],
+    p.add_argument("--homework", choices=["hw1", "ga"],
                    help="grade N correct submissions of this homework with course-grade only")
     p.add_argument("--keep", action="store_true", help="keep the generated courses")
     p.add_argument("--ours-first", action="store_true",
@@ -140,12 +140,17 @@ def bench_homework(args) -> int:
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
     try:
-        course = hc.make_course(tmp, args.homework)
-        hc.nbgrader(["generate_assignment", args.homework, "--force"], course, timeout=300)
-        release_nb = course / "release" / args.homework / f"{args.homework}.ipynb"
-        for i in range(args.students):
-            hc.submit(course, args.homework, f"s{i:02d}",
-                      hc.submission(release_nb, args.homework, "correct"))
+        if args.homework == "ga":
+            course = fx.make_course(tmp / "course")
+            for i in range(args.students):
+                fx.make_submission(course, f"s{i:02d}")
+        else:
+            course = hc.make_course(tmp, args.homework)
+            hc.nbgrader(["generate_assignment", args.homework, "--force"], course, timeout=300)
+            release_nb = course / "release" / args.homework / f"{args.homework}.ipynb"
+            for i in range(args.students):
+                hc.submit(course, args.homework, f"s{i:02d}",
+                          hc.submission(release_nb, args.homework, "correct"))
         bindir = Path(sys.executable).parent
         secs, proc = timed([str(bindir / "course-grade"), args.homework, "--course", str(course),
                             "--workers", str(args.workers), "--no-feedback"], course)
