@@ -1,54 +1,27 @@
-"""Grading support for homework 1 and 2: the stable names the notebooks' test
-cells, ``helpers.selfcheck``, the runner and the tests use.
+"""The homework checks, as the homework notebooks and their hidden tests use them::
 
-The work lives in one module per job:
+    from hwcheck import Checker, context, start_method
+    grader = Checker("hw1")
+    grader.check("q1")   # raises CheckFailed saying in plain words what is wrong
+    grader.show("q1")    # runs the same checks and prints what happened, never raises
 
-- :mod:`helpers.hwcheck_run` — kernel side: diagnose the student's module and run a
-  task on it in a fresh, bounded Python process (``check``, ``require_answered``,
-  ``run``, ``run_isolated``, ``CheckFailed``);
-- :mod:`helpers.hwcheck_record` — runner side: the recording context and the
-  task's ``State``, shared by every task;
-- :mod:`helpers.hw1tasks` and :mod:`helpers.hw2tasks` — the checks themselves.
+    # a hidden test cell
+    from hwcheck import check, require_answered
+    require_answered("hw1", "q1")        # a missing or stub answer fails at once
+    check("hw1", "q1", hidden=True)      # the hidden checks of question 1
 
-:data:`TASKS` names the tasks ``helpers.hwrunner`` can run.
+Every check of hw1, hw2 and hw3 runs the same way: the question table
+(:mod:`hwcheck.questions`) names its task, parameters and time limit; the notebook's
+side (:mod:`hwcheck.checker`) diagnoses the module, then starts a fresh, bounded runner
+process (:mod:`hwcheck.isolated`, :mod:`hwcheck.runner`) that runs the task
+(:mod:`hwcheck.hw1`, :mod:`hwcheck.hw2`, :mod:`hwcheck.hw3`) and reports in JSON.
+
+``context`` and ``start_method`` are the course's (:mod:`courselib.startmethod`): a
+homework notebook and the modules it writes need nothing else from the course.
 """
 
-from __future__ import annotations
+from courselib.startmethod import context, start_method
+from hwcheck.checker import Checker, CheckFailed, check, require_answered, show
 
-from helpers.hw1tasks import hw1_timeout_problems, task_hw1_pipeline, task_hw1_workers
-from helpers.hw2tasks import replay_problems, task_hw2_bank, task_hw2_rules
-from helpers.hwcheck_record import (
-    RecordingContext,
-    SlowItems,
-    State,
-    _end_problems,
-    kill_children,
-    make_batches,
-)
-from helpers.hwcheck_run import (
-    _BACKSTOP,
-    RUN_MARK_ENV,
-    TIME_SCALE_ENV,
-    CheckFailed,
-    check,
-    diagnose_module,
-    require,
-    require_answered,
-    run,
-    run_isolated,
-    time_scale,
-)
-
-__all__ = [
-    "_BACKSTOP", "RUN_MARK_ENV", "TIME_SCALE_ENV", "TASKS", "CheckFailed", "RecordingContext",
-    "SlowItems", "State", "_end_problems", "check", "diagnose_module", "hw1_timeout_problems",
-    "kill_children", "make_batches", "replay_problems", "require", "require_answered", "run",
-    "run_isolated", "time_scale",
-]
-
-TASKS = {
-    "hw1_workers": task_hw1_workers,
-    "hw1_pipeline": task_hw1_pipeline,
-    "hw2_rules": task_hw2_rules,
-    "hw2_bank": task_hw2_bank,
-}
+__all__ = ["CheckFailed", "Checker", "check", "context", "require_answered", "show",
+           "start_method"]

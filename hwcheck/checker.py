@@ -1,109 +1,139 @@
-"""Student self-check for the homework, one question at a time, in plain words
-(like otter-grader's ``grader.check("q1")``)::
-
-    from helpers.selfcheck import Checker
-    grader = Checker("hw1")
-    grader.check("q1")   # raises AssertionError listing what is wrong, or prints a pass line
-    grader.show("q1")    # runs the same checks and prints what happened, never raises
-
-The public test cells of hw1 and hw2 call ``grader.check``; the hidden tests that
-grading adds call :mod:`helpers.hwcheck` with larger workloads and under spawn.
-Every check runs your module in a fresh Python process with a time limit, so a
-deadlock ends in a message instead of a frozen notebook.
-
-hw3 (a TCP server) has its own questions in :mod:`helpers.hw3check`: each check
-starts your server in a new process, talks to it with real clients (every wait
-bounded) and stops it.
+"""The notebook's side of the checks: what ``grader.check("q1")``, ``grader.show("q1")``
+and the hidden tests run. Each check of a question (:mod:`hwcheck.questions`) is
+diagnosed here first (:mod:`hwcheck.diagnose`: missing file, stub, ... said at once),
+then run in a fresh, bounded runner process (:mod:`hwcheck.isolated`); a failure
+raises :class:`CheckFailed` saying in plain words what is wrong.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
-from helpers import hwcheck
-
-# question -> (module, names it needs, [(task, params, timeout seconds), ...])
-QUESTIONS = {
-    "hw1": {
-        "q1": ("hw1_solution", ["producer", "consumer"],
-               [("hw1_workers", dict(producers=3, per_producer=100, consumers=2, gap=1.0), 30)]),
-        "q2": ("hw1_solution", ["run_pipeline"],
-               [("hw1_pipeline", dict(producers=3, per_producer=100, consumers=2, gap=0.5), 30)]),
-        "q3": ("hw1_solution", ["joinable_producer", "joinable_consumer", "run_joinable"],
-               [("hw1_workers", dict(producers=2, per_producer=100, consumers=2, gap=0.5,
-                                     joinable=True), 30),
-                ("hw1_pipeline", dict(producers=2, per_producer=100, consumers=2, gap=0.5,
-                                      joinable=True), 30)]),
-    },
-    "hw2": {
-        "q1": ("hw2_solution", ["deposit", "withdraw"], [("hw2_rules", {}, 30)]),
-        "q2": ("hw2_solution", ["client", "run_bank"],
-               [("hw2_bank", dict(clients=4, ops=100), 60)]),
-    },
-}
+from courselib.startmethod import start_method
+from hwcheck.diagnose import diagnose
+from hwcheck.isolated import run_isolated
+from hwcheck.limits import time_scale
+from hwcheck.questions import Check, Question, question, questions
 
 
-# assignments whose questions live in their own module (run in this process)
-SERVER_ASSIGNMENTS = {"hw3"}
+class CheckFailed(AssertionError):
+    """A check found problems; the message lists them in plain words.
+
+    In IPython (Jupyter, nbgrader) the error shows only that message: the checker's
+    own frames would tell a student nothing about their code. The cell still fails
+    (its output is an error), so nbgrader gives no points for it."""
+
+    def _render_traceback_(self) -> list[str]:
+        return f"{type(self).__name__}: {self}".splitlines()
+
+
+def failure(name: str, q: Question, problems: list[str]) -> str:
+    """The message of a failed question: the first problem first (graders' summaries
+    show only the start of a message), then the others, then what the question checks."""
+    first, *rest = problems
+    lines = [f"{name}: not yet: {first}", *(f"  - {p}" for p in rest)]
+    return "\n".join([*lines, f"({name} checks {q.what}.)"])
+
+
+# Reports by (module source, check): the same code and check is not run twice (show()
+# then check()); and a part whose run timed out is not waited for again by the hidden
+# test of the same part.
+_DONE: dict[tuple, dict] = {}
+_TIMED_OUT: dict[tuple, dict] = {}
+
+
+def run(q: Question, check: Check, folder: str | os.PathLike = ".") -> dict:
+    """Diagnosis first, then the bounded run of ``check``; returns the report."""
+    problems = diagnose(q.module, q.names, folder)
+    if problems:
+        return {"problems": problems, "facts": {}}
+    timeout = check.timeout * time_scale()
+    method = check.method or start_method()
+    source = (Path(folder) / f"{q.module}.py").read_bytes()
+    exact = (source, check.task, json.dumps(check.params, sort_keys=True, default=repr),
+             timeout, method)
+    part = (source, check.task, bool(check.params.get("joinable")), method)
+    if exact in _DONE:
+        return _copy(_DONE[exact])
+    if part in _TIMED_OUT:
+        report = _copy(_TIMED_OUT[part])
+        report["problems"].insert(0, "(Not run again: the same code already ran out of time "
+                                     "in an earlier check of this part.)")
+        return report
+    report = run_isolated(check.task, q.module, check.params, timeout=timeout, method=method,
+                          folder=folder, show_output=check.show_output)
+    _DONE[exact] = _copy(report)
+    if report.get("facts", {}).get("timed_out"):
+        _TIMED_OUT[part] = _copy(report)
+    return report
+
+
+def _copy(report: dict) -> dict:
+    return json.loads(json.dumps(report))
+
+
+def _reports(assignment: str, name: str, hidden: bool) -> list[tuple[str, dict]]:
+    """Each check of the question in turn, up to the first that fails (it says enough)."""
+    q = question(assignment, name)
+    reports = []
+    for check in q.hidden if hidden else q.public:
+        report = run(q, check)
+        reports.append((check.task, report))
+        if report["problems"]:
+            break
+    return reports
+
+
+def check(assignment: str, name: str, hidden: bool = False) -> None:
+    """Run the public (or, with ``hidden``, the hidden) checks of question ``name``:
+    raise :class:`CheckFailed` saying what is wrong, or print one pass line. Returns
+    None, so a test cell shows no value (nbgrader would read it as partial credit)."""
+    start = time.monotonic()
+    reports = _reports(assignment, name, hidden)
+    problems = [p for _, r in reports for p in r["problems"]]
+    if problems:
+        raise CheckFailed(failure(name, question(assignment, name), problems))
+    print(f"{name}: all {len(reports)} check(s) passed ({time.monotonic() - start:.1f} s).")
+
+
+def show(assignment: str, name: str, hidden: bool = False) -> None:
+    """Run the same checks as :func:`check` and print what happened, without raising."""
+    for task, report in _reports(assignment, name, hidden):
+        facts = ", ".join(f"{k}={v}" for k, v in report["facts"].items())
+        print(f"{task}: {facts}")
+        for p in report["problems"]:
+            print(f"  - {p}")
+        if not report["problems"]:
+            print("  no problems found")
+
+
+def require_answered(assignment: str, name: str) -> None:
+    """Fail fast, in the notebook, while the question's answer is missing or still the
+    stub: the visible line of each hidden-test cell, so that a blank notebook fails it."""
+    q = question(assignment, name)
+    problems = diagnose(q.module, q.names)
+    if problems:
+        raise CheckFailed(failure(name, q, problems))
 
 
 class Checker:
+    """Student self-check, one question at a time, in plain words (like otter-grader's
+    ``grader.check("q1")``)::
+
+        grader = Checker("hw1")
+        grader.check("q1")   # raises CheckFailed listing what is wrong, or prints a pass line
+        grader.show("q1")    # runs the same checks and prints what happened, never raises
+    """
+
     def __init__(self, assignment: str):
-        if assignment not in QUESTIONS and assignment not in SERVER_ASSIGNMENTS:
-            known = sorted([*QUESTIONS, *SERVER_ASSIGNMENTS])
-            raise ValueError(f"unknown assignment {assignment!r}; one of {known}")
+        questions(assignment)  # ValueError for an unknown assignment
         self.assignment = assignment
 
-    def _run(self, question: str) -> list[tuple[str, dict]]:
-        try:
-            module, names, tasks = QUESTIONS[self.assignment][question]
-        except KeyError:
-            raise ValueError(f"{self.assignment} has no question {question!r}; "
-                             f"one of {sorted(QUESTIONS[self.assignment])}") from None
-        reports = []
-        for task, params, timeout in tasks:
-            report = hwcheck.run(task, module, names, params, timeout=timeout)
-            reports.append((task, report))
-            if report["problems"]:
-                break  # the first failing check says enough
-        return reports
+    def check(self, name: str) -> None:
+        check(self.assignment, name)
 
-    def check(self, question: str) -> None:
-        """Run the public checks of ``question``; raise AssertionError if any fails."""
-        if self.assignment in SERVER_ASSIGNMENTS:
-            from helpers import hw3check
-
-            start = time.monotonic()
-            hw3check.run(question)
-            print(f"{question}: passed ({time.monotonic() - start:.1f} s).")
-            return
-        reports = self._run(question)
-        problems = [p for _, r in reports for p in r["problems"]]
-        if problems:
-            raise hwcheck.CheckFailed(
-                f"{question}: not yet, {len(problems)} problem(s):\n"
-                + "\n".join(f"  - {p}" for p in problems)
-            )
-        secs = sum(r["facts"].get("wall_seconds", 0) for _, r in reports)
-        print(f"{question}: all {len(reports)} check(s) passed ({secs:.1f} s).")
-
-    def show(self, question: str) -> None:
-        """Run the checks of ``question`` and print what happened, without raising."""
-        if self.assignment in SERVER_ASSIGNMENTS:
-            from helpers import hw3check
-
-            start = time.monotonic()
-            try:
-                hw3check.run(question)
-            except hw3check.CheckFailed as exc:
-                print(exc)
-            else:
-                print(f"{question}: passed ({time.monotonic() - start:.1f} s), no problems found")
-            return
-        for task, report in self._run(question):
-            facts = ", ".join(f"{k}={v}" for k, v in report["facts"].items())
-            print(f"{task}: {facts}")
-            for p in report["problems"]:
-                print(f"  - {p}")
-            if not report["problems"]:
-                print("  no problems found")
+    def show(self, name: str) -> None:
+        show(self.assignment, name)

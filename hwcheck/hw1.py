@@ -1,20 +1,19 @@
-"""Homework 1 (producer–consumer) checks, run inside the checker process
-(``helpers.hwrunner``): the reference orchestration around the student's workers,
-the student's own pipeline, the problem finders and what the watchdog says when
-time is up.
+"""Homework 1 (producer–consumer) checks, run inside the runner process
+(:mod:`hwcheck.runner`): the reference orchestration around the student's workers,
+the student's own pipeline, the problem finders and what the watchdog adds when the
+pipeline runs out of time.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 
-from helpers.hwcheck_record import (
+from courselib.procs import drain, get_or_none
+from hwcheck.recording import (
     State,
-    _end_problems,
-    describe,
+    end_problems,
     install_sentinel_counter,
     make_batches,
     role,
@@ -65,16 +64,8 @@ def _pairs_problems(pairs, batches, state: State, consumer_name="consumer") -> l
     return problems
 
 
-def _drain(q, limit: float = 2.0) -> list:
-    out, deadline = [], time.monotonic() + limit
-    while time.monotonic() < deadline:
-        try:
-            out.append(q.get(timeout=0.2))
-        except queue.Empty:
-            break
-        except Exception:  # noqa: BLE001 - a broken queue is reported by the caller
-            break
-    return out
+def _alive(procs) -> bool:
+    return any(p.is_alive() for p in procs)
 
 
 def task_hw1_workers(state: State, producers=3, per_producer=200, consumers=2, gap=1.5,
@@ -103,18 +94,14 @@ def task_hw1_workers(state: State, producers=3, per_producer=200, consumers=2, g
         p.start()
     pairs = []
     deadline = time.monotonic() + state.timeout
-    while len(pairs) < total and time.monotonic() < deadline:
-        try:
-            pairs.append(results.get(timeout=0.25))
-        except queue.Empty:
-            if not any(c.is_alive() for c in cons):
-                break
-            if not any(p.is_alive() for p in prods) and len(pairs) < total:
-                # producers are done; give stragglers a moment, then stop waiting
-                more = _drain(results, 2.0)
-                pairs.extend(more)
-                if not more:
-                    break
+    while len(pairs) < total:
+        # once the consumers have all ended, or the producers are done, a quiet queue
+        # gets one more look (2 s) for stragglers, then the wait is over
+        pair = get_or_none(results, deadline, lambda: _alive(cons) and _alive(prods),
+                           last_look=2.0)
+        if pair is None:
+            break
+        pairs.append(pair)
     problems = []
     quitters = [c for c in cons if not c.is_alive()]
     if quitters:
@@ -145,7 +132,7 @@ def task_hw1_workers(state: State, producers=3, per_producer=200, consumers=2, g
             state.facts["joinable_join_returned"] = True
     for c in cons:
         c.join(timeout=10)
-    pairs.extend(_drain(results, 0.5))
+    pairs.extend(drain(results, quiet=0.2, limit=0.5))
     stuck = [c for c in cons if c.is_alive()]
     if stuck:
         problems.append(
@@ -171,7 +158,7 @@ def task_hw1_pipeline(state: State, producers=3, per_producer=200, consumers=2, 
     install_sentinel_counter(state, getattr(mod, "SENTINEL", None))
     batches = make_batches(producers, per_producer, gap)
     state.stage = f"inside your {fn_name}"
-    state.timeout_hint = "hw1_pipeline"
+    state.timeout_hint = pipeline_timeout_hint
     pairs = getattr(mod, fn_name)(ctx, batches, consumers)
     problems = _pairs_problems(pairs, batches, state)
     early = [s for s in state.sentinel_puts if s["producers_running"]]
@@ -202,47 +189,39 @@ def task_hw1_pipeline(state: State, producers=3, per_producer=200, consumers=2, 
         if not any(isinstance(a, JoinableQueue)
                    for p in ctx.processes for a in getattr(p, "_hw_args", ())):
             problems.append("run_joinable should hand the consumers a ctx.JoinableQueue().")
-    problems += _end_problems(state)
+    problems += end_problems(state)
     return problems
 
 
-def hw1_timeout_problems(state: State, main_thread: int) -> list[str]:
-    """What the watchdog says when a hw1 task ran out of time."""
-    ctx = state.ctx
-    alive = [p for p in ctx.processes if p.is_alive()]
-    where = state.stuck_at(main_thread)
-    msg = [f"Still not finished after {state.timeout:.0f} s ({state.stage})."]
-    if where:
-        msg.append(f"Your code was waiting at {where}.")
-    if alive:
-        msg.append(f"Processes still running: {describe(alive)}.")
-    if state.timeout_hint == "hw1_pipeline":
-        if any(s["producers_running"] for s in state.sentinel_puts):
+def pipeline_timeout_hint(state: State, where: str) -> list[str]:
+    """The likely mistake when the student's run_pipeline / run_joinable ran out of
+    time, reasoned from the SENTINELs it put and the processes still running."""
+    msg = []
+    if any(s["producers_running"] for s in state.sentinel_puts):
+        msg.append(
+            "A SENTINEL was put while a producer was still running, so a consumer stopped "
+            "before the last items arrived. Join all producers first, then put one SENTINEL "
+            "per consumer."
+        )
+    procs = state.ctx.processes
+    ncons = sum(1 for p in procs if "consumer" in role(p))
+    nsent = len(state.sentinel_puts)
+    if any("consumer" in role(p) and p.is_alive() for p in procs):
+        if nsent < ncons:
             msg.append(
-                "A SENTINEL was put while a producer was still running, so a consumer stopped "
-                "before the last items arrived. Join all producers first, then put one SENTINEL "
-                "per consumer."
+                f"Likely mistake: you put {nsent} SENTINEL(s) for {ncons} consumers, so a "
+                "consumer waits forever in q.get(). Put one SENTINEL per consumer, after "
+                "joining all producers."
             )
-        ncons = sum(1 for p in ctx.processes if "consumer" in role(p))
-        nsent = len(state.sentinel_puts)
-        if any("consumer" in role(p) for p in alive):
-            if nsent < ncons:
-                msg.append(
-                    f"Likely mistake: you put {nsent} SENTINEL(s) for {ncons} consumers, so a "
-                    "consumer waits forever in q.get(). Put one SENTINEL per consumer, after "
-                    "joining all producers."
-                )
-            else:
-                msg.append(
-                    "Likely mistake: joining a consumer before reading all its results. A process "
-                    "that put items on a queue cannot end until they are read: take all results "
-                    "first, then join the consumers."
-                )
-        elif "get" in where:
+        else:
             msg.append(
-                "Likely mistake: waiting for more results than the consumers produce (some items "
-                "never consumed), or a wait without a timeout."
+                "Likely mistake: joining a consumer before reading all its results. A process "
+                "that put items on a queue cannot end until they are read: take all results "
+                "first, then join the consumers."
             )
-    elif state.timeout_hint:
-        msg.append(state.timeout_hint)
-    return [" ".join(msg)]
+    elif "get" in where:
+        msg.append(
+            "Likely mistake: waiting for more results than the consumers produce (some items "
+            "never consumed), or a wait without a timeout."
+        )
+    return msg

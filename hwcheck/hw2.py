@@ -1,5 +1,5 @@
 """Homework 2 (a bank account shared through a Manager) checks, run inside the
-checker process (``helpers.hwrunner``): a checked manager whose lock, balance and
+runner process (:mod:`hwcheck.runner`): a checked manager whose lock, balance and
 log flag every unlocked or stale write, the clients' plans, the log replay and the
 two tasks.
 
@@ -13,7 +13,7 @@ import random
 import threading
 from multiprocessing.managers import AcquirerProxy, BaseManager, ListProxy, ValueProxy
 
-from helpers.hwcheck_record import State, _end_problems, role
+from hwcheck.recording import State, end_problems, role
 
 
 class _Ledger:
@@ -313,5 +313,5 @@ def task_hw2_bank(state: State, clients=8, ops=250, opening=100, seed=1, plain=F
     refused = sum(1 for e in log if isinstance(e, (list, tuple)) and len(e) == 5 and not e[3])
     state.facts.update(clients=clients, operations=clients * ops, refused=refused,
                        final_balance=report["balance"], violations=report["violations"])
-    problems += _end_problems(state)
+    problems += end_problems(state)
     return problems

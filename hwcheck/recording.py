@@ -1,8 +1,8 @@
-"""Runner side of the homework 1/2 checks: the recording multiprocessing context
-the student's code receives, what the runner knows about the task in progress
-(:class:`State`, read by the watchdog), and the tools every task shares: the
-SENTINEL counter, the batches producers send, the end-of-run process check and
-the cleanup of what the student left running.
+"""Runner side of the checks (:mod:`hwcheck.runner`): the recording multiprocessing
+context the student's code receives, what the runner knows about the task in progress
+(:class:`State`, read by the watchdog, and what the watchdog says when time is up),
+and the tools the hw1/hw2 tasks share: the SENTINEL counter, the batches producers
+send and the end-of-run process check.
 
 Objects here (``SlowItems``, the recorded processes) are pickled by reference into
 child processes: parent and children import them from this module.
@@ -15,8 +15,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-
-from courselib.procs import kill_all
+from typing import Callable
 
 
 class RecordingContext:
@@ -72,7 +71,9 @@ class State:
         self.problems: list[str] = []
         self.facts: dict = {}
         self.sentinel_puts: list[dict] = []  # one entry per SENTINEL the parent put
-        self.timeout_hint = ""
+        # what the watchdog adds when time is up: words, or a function of this state
+        # returning them (hw1's pipeline reasons from what it saw)
+        self.timeout_hint: str | Callable[[State, str], list[str]] = ""
 
     def stuck_at(self, thread_id: int) -> str:
         """The student's source line the main thread is blocked on."""
@@ -104,23 +105,6 @@ def install_sentinel_counter(state: State, sentinel) -> None:
     queues.JoinableQueue.put = counting(queues.JoinableQueue.put)
 
 
-def kill_children() -> list[str]:
-    import psutil
-
-    me = psutil.Process()
-    victims = []
-    for child in me.children(recursive=True):
-        try:
-            cmd = " ".join(child.cmdline())
-            if "resource_tracker" in cmd or "forkserver" in cmd:
-                continue
-            victims.append(child)
-        except psutil.Error:
-            pass
-    kill_all(victims)
-    return [str(v.pid) for v in victims]
-
-
 class SlowItems(list):
     """A list whose iteration pauses ``gap`` seconds halfway: the producers go quiet
     for a moment, so a consumer that stops when the queue looks empty is caught."""
@@ -147,7 +131,7 @@ def make_batches(producers: int, per_producer: int, gap: float = 0.0) -> list[Sl
     return [SlowItems(range(i * 100_000, i * 100_000 + per_producer), gap) for i in range(producers)]
 
 
-def _end_problems(state: State) -> list[str]:
+def end_problems(state: State) -> list[str]:
     """Every process the student's code started must have ended, cleanly."""
     problems = []
     alive = [p for p in state.ctx.processes if p.is_alive()]
@@ -165,3 +149,18 @@ def _end_problems(state: State) -> list[str]:
         )
     state.facts["processes_started"] = len(state.ctx.processes)
     return problems
+
+
+def timeout_problems(state: State, main_thread: int) -> list[str]:
+    """What the watchdog says when a task ran out of time: the stage, the student's
+    line the task was blocked on, the processes still running, and the task's hint."""
+    alive = [p for p in state.ctx.processes if p.is_alive()]
+    where = state.stuck_at(main_thread)
+    msg = [f"Still not finished after {state.timeout:.0f} s ({state.stage})."]
+    if where:
+        msg.append(f"Your code was waiting at {where}.")
+    if alive:
+        msg.append(f"Processes still running: {describe(alive)}.")
+    hint = state.timeout_hint
+    msg += hint(state, where) if callable(hint) else [hint] if hint else []
+    return [" ".join(msg)]

@@ -1,15 +1,15 @@
 """Homework 3's checks of ``respond(line: bytes) -> bytes`` alone, as a plain
 function (no server, no socket): valid UTF-8 is upper-cased, invalid UTF-8 gets one
-ERROR line. :mod:`helpers.hw3check` runs them before the server checks of
-:mod:`helpers.tcpcheck`; a wrong answer fails with the same :class:`ServerError`.
+ERROR line. :mod:`hwcheck.hw3` runs them before the server checks of
+:mod:`hwcheck.tcpcheck`; a wrong answer fails with the same :class:`ServerError`.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from helpers.tcpclient import ServerError
-from helpers.tcpserver_harness import describe_exception
+from hwcheck.tcpclient import ServerError
+from hwcheck.tcpserver_harness import describe_exception
 
 TEXT_CASES = {
     b"hello": b"HELLO\n",

@@ -1,12 +1,13 @@
 """Homework 3's behaviour checks of a running server (the upper-casing TCP server),
-which :mod:`helpers.hw3check` combines into the homework's questions (the checks of
-``respond()`` alone, no server, are in :mod:`helpers.respondcheck`).
+which :mod:`hwcheck.hw3` combines into the homework's questions (the checks of
+``respond()`` alone, no server, are in :mod:`hwcheck.respondcheck`).
 
 Each check starts the server under test with :func:`running_server`
-(:mod:`helpers.tcpserver_harness`: a child process, stopped within a bounded time)
-and talks to it with :class:`LineClient` (:mod:`helpers.tcpclient`: every read has
+(:mod:`hwcheck.tcpserver_harness`: a child process, stopped within a bounded time)
+and talks to it with :class:`LineClient` (:mod:`hwcheck.tcpclient`: every read has
 a deadline); a misbehaving server fails with :class:`ServerError`, in words for
-students. Every wait is bounded.
+students. Every wait is bounded. ``ctx`` (every check): the multiprocessing context
+the server is started with (default: the course's).
 
 The server API these checks expect (see ``source/hw3/hw3.ipynb``)::
 
@@ -25,7 +26,7 @@ import time
 from contextlib import ExitStack
 from typing import Callable
 
-from helpers.tcpclient import (
+from hwcheck.tcpclient import (
     LineClient,
     ServerError,
     answer_timeout,
@@ -33,11 +34,11 @@ from helpers.tcpclient import (
     expect_line,
     short_repr,
 )
-from helpers.tcpserver_harness import (
+from hwcheck.tcpserver_harness import (
     RunningServer,
     connection_owners,
     explained,
-    running_server,  # also the hw3 notebook's `tcpcheck.running_server` (its demo cells)
+    running_server,
     serve_with_handler,
     wait_workers_settled,
 )
@@ -62,13 +63,13 @@ def sample_lines(count: int, seed: int, max_chars: int = 40) -> list[str]:
 
 
 def check_line_at_a_time(serve_one: Callable, clients: int = 2, lines: int = 4,
-                         seed: int = 0) -> None:
+                         seed: int = 0, ctx=None) -> None:
     """A one-process server: ``clients`` clients one after the other, each sending
     ``lines`` short lines one at a time (each line whole, in one send, and its answer
     awaited before the next). Stopping cleanly is not checked here."""
     texts = (["hello", "abc汉字ß", "Several words, punctuation: ok!", ""]
              + sample_lines(max(0, lines - 4), seed))[:lines]
-    with running_server(serve_one, workers=None, check_stop=False) as server, explained(server):
+    with running_server(serve_one, workers=None, check_stop=False, ctx=ctx) as server, explained(server):
         for i in range(clients):
             who = f"client {i + 1} of {clients} (one after the other): "
             try:
@@ -96,13 +97,13 @@ FRAMING_HINT = (" (one recv() is not one line: it may return part of a line, or 
 
 
 def check_framing(handle_client: Callable, big: bool = False, stream: int = 0,
-                  seed: int = 0, overlong: bool = False) -> None:
+                  seed: int = 0, overlong: bool = False, ctx=None) -> None:
     """``handle_client`` in the course's own one-client loop, one connection: a line sent
     in pieces, lines sent together in one piece, complete lines answered before the rest
     arrives, then (hidden) a 64 KiB line, a stream cut at random points and, on a new
     connection, 1 MiB without a newline (an ERROR line or the connection closed)."""
     handler = functools.partial(serve_with_handler, handle_client)
-    with running_server(handler, workers=None, check_stop=False) as server, explained(server):
+    with running_server(handler, workers=None, check_stop=False, ctx=ctx) as server, explained(server):
         with LineClient(server.address) as client:
             data = "split line 汉字\n".encode()
             for i in range(len(data)):
@@ -152,14 +153,14 @@ def _check_stream(client: LineClient, count: int, seed: int) -> None:
 
 
 def check_concurrent(serve: Callable, workers: int = 3, rounds: int = 1,
-                     distinct_workers: bool = False) -> None:
+                     distinct_workers: bool = False, ctx=None) -> None:
     """``workers`` clients connected at once, each kept open: all must be answered,
     each by a worker process of the pool (not by the server's main process).
     Each line is sent whole; stopping cleanly is not checked here."""
     io_timeout = answer_timeout()
     # idle_timeout=60: a server that serves one client at a time must not get to the
     # next client merely because it dropped the first one as idle.
-    with running_server(serve, workers, idle_timeout=60.0, check_stop=False) as server, \
+    with running_server(serve, workers, idle_timeout=60.0, check_stop=False, ctx=ctx) as server, \
             explained(server), ExitStack() as stack:
         clients = [stack.enter_context(LineClient(server.address)) for _ in range(workers)]
         for r in range(rounds):
@@ -205,7 +206,7 @@ def check_concurrent(serve: Callable, workers: int = 3, rounds: int = 1,
 
 
 def check_worker_reuse(serve: Callable, workers: int = 4, clients: int = 8,
-                       lines: int = 10) -> None:
+                       lines: int = 10, ctx=None) -> None:
     """More clients than workers, all starting at once, each sending ``lines`` lines
     (whole, one at a time) and leaving: every one is answered (a worker goes back to
     accepting after a client leaves), and at most ``workers`` processes served them
@@ -226,7 +227,7 @@ def check_worker_reuse(serve: Callable, workers: int = 4, clients: int = 8,
         except (ServerError, OSError) as exc:
             errors.append(f"client {i + 1}: {exc}")
 
-    with running_server(serve, workers, idle_timeout=5.0, check_stop=False) as server, \
+    with running_server(serve, workers, idle_timeout=5.0, check_stop=False, ctx=ctx) as server, \
             explained(server):
         threads = [threading.Thread(target=one_client, args=(i, server), daemon=True)
                    for i in range(clients)]
@@ -253,13 +254,14 @@ def check_worker_reuse(serve: Callable, workers: int = 4, clients: int = 8,
 
 
 def check_bad_clients(serve: Callable, workers: int = 2, rude: int = 3,
-                      idle_timeout: float = 1.0, invalid=(b"caf\xc3\x28 \xff",)) -> None:
+                      idle_timeout: float = 1.0, invalid=(b"caf\xc3\x28 \xff",),
+                      ctx=None) -> None:
     """One server: invalid UTF-8 gets an ERROR line and the connection stays usable;
     clients that disconnect mid-line or reset the connection do not stop it; as many
     silent clients as workers are closed after ``idle_timeout`` seconds so a new client
     is still answered. Each line is sent whole. Stopping cleanly is checked too."""
     io_timeout = answer_timeout()
-    with running_server(serve, workers, idle_timeout=idle_timeout) as server, explained(server):
+    with running_server(serve, workers, idle_timeout=idle_timeout, ctx=ctx) as server, explained(server):
         with LineClient(server.address) as client:
             for bad in invalid:
                 client.send(bad + b"\n")
@@ -329,7 +331,7 @@ def _check_overlong(server: RunningServer) -> None:
         expect_answer(client, "next please", "after a client sent 1 MiB without a newline: ")
 
 
-def check_shutdown(serve: Callable, workers: int = 2, clients: int = 1) -> None:
+def check_shutdown(serve: Callable, workers: int = 2, clients: int = 1, ctx=None) -> None:
     """Setting stop while ``clients`` clients are connected and idle (the first one
     answered once, the last one in the middle of a line): the server closes those
     connections, returns, and leaves no process and no listening socket behind.
@@ -339,7 +341,7 @@ def check_shutdown(serve: Callable, workers: int = 2, clients: int = 1) -> None:
     try:
         # idle_timeout=60: the server must close the idle connections itself on stop,
         # well within the runner's STOP_TIMEOUT, instead of waiting for the clients.
-        with running_server(serve, workers, idle_timeout=60.0) as server, explained(server):
+        with running_server(serve, workers, idle_timeout=60.0, ctx=ctx) as server, explained(server):
             socks.append(LineClient(server.address))
             expect_answer(socks[0], "before stop", "before stop: ")
             wait_workers_settled(server, workers)

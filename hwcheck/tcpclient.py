@@ -1,32 +1,20 @@
-"""Homework 3's checks talking to the server under test: a line client with a
-deadline on every read, and the answer checks that fail in words for students.
+"""Homework 3's checks talking to the server under test: the course's line client
+(:mod:`courselib.lineclient`) with the checks' time limit, and the answer checks
+that fail in words for students.
 
 :class:`ServerError` is what every hw3 check raises when the server misbehaves
-(:mod:`helpers.tcpcheck` has the checks, :mod:`helpers.tcpserver_harness` runs the
-server); :func:`scaled` and :func:`answer_timeout` are the time limits they share,
-stretched on a busy grading machine by HWCHECK_TIME_SCALE.
+(:mod:`hwcheck.tcpcheck` has the checks, :mod:`hwcheck.tcpserver_harness` runs the
+server); :func:`answer_timeout` is the time limit they share, stretched on a busy
+grading machine by HWCHECK_TIME_SCALE (:mod:`hwcheck.limits`).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import struct
-import sys
-import time
+from courselib import lineclient
+from courselib.lineclient import short_repr
+from hwcheck.limits import scaled
 
 IO_TIMEOUT = 10.0  # one answer to one client
-TIME_SCALE_ENV = "HWCHECK_TIME_SCALE"  # the same knob as the hw1/hw2 checks
-# struct linger {on, 0 s}: close() then resets the connection (RST) instead of closing it
-_LINGER_RESET = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
-
-
-def scaled(seconds: float) -> float:
-    """``seconds`` times HWCHECK_TIME_SCALE (a busy grading machine sets it to 2)."""
-    try:
-        return seconds * max(0.05, float(os.environ.get(TIME_SCALE_ENV, "1")))
-    except ValueError:
-        return seconds
 
 
 def answer_timeout() -> float:
@@ -35,78 +23,19 @@ def answer_timeout() -> float:
 
 
 class ServerError(AssertionError):
-    """The server under test misbehaved; the message says how, in words for students.
-
-    In a notebook it shows as its message only (``_render_traceback_``), not as a
-    traceback through the checker's code; the cell still fails."""
-
-    def _render_traceback_(self) -> list[str]:
-        return ["The server is not right yet:", *str(self).splitlines()]
+    """The server under test misbehaved; the message says how, in words for students
+    (the runner reports it as the question's problem)."""
 
 
-class LineClient:
-    """A blocking line client with a deadline on every read.
+class LineClient(lineclient.LineClient):
+    """The course's line client (:class:`courselib.lineclient.LineClient`) as the checks
+    use it: it waits :func:`answer_timeout` for an answer by default, and a server that
+    closes the connection mid-line fails with :class:`ServerError`."""
 
-    ``read_line()`` returns the next answer line without its b"\\n", None when the
-    server closed the connection, and raises :class:`TimeoutError` when nothing
-    complete arrived within ``timeout`` seconds.
-    """
+    mid_line_error = ServerError
 
     def __init__(self, address: tuple[str, int], timeout: float | None = None):
-        self.timeout = answer_timeout() if timeout is None else timeout
-        self.sock = socket.create_connection(address, timeout=self.timeout)
-        self._buffer = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def send_line(self, text: str | bytes) -> None:
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        self.sock.sendall(data + b"\n")
-
-    def read_line(self, timeout: float | None = None) -> bytes | None:
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no complete answer line in time")
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                raise TimeoutError("no complete answer line in time") from None
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                if self._buffer:
-                    raise ServerError("the server closed the connection mid-line after "
-                                      f"{short_repr(self._buffer)}")
-                return None
-            self._buffer += data
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return line
-
-    def ask(self, text: str | bytes, timeout: float | None = None) -> bytes | None:
-        """Send one line and return the answer line (no b"\\n"), None if the server closed."""
-        self.send_line(text)
-        return self.read_line(timeout)
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def reset(self) -> None:
-        """Close with a reset (RST) instead of a normal close (FIN)."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-        self.close()
-
-    def __enter__(self) -> "LineClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().__init__(address, answer_timeout() if timeout is None else timeout)
 
 
 def expect_answer(client: LineClient, text: str | bytes, what: str = "") -> None:
@@ -146,20 +75,6 @@ def expect_line(
     if got != expected:
         raise ServerError(f"{what}expected {short_repr(expected)}{asked_text}, "
                           f"got {short_repr(got)}{hint}")
-
-
-def short_repr(data: bytes | None, limit: int = 60) -> str:
-    """``data`` for a message: as text when it is UTF-8 (easier to read), else as bytes."""
-    if data is None:
-        return "the connection closed"
-    try:
-        shown = data.decode("utf-8")
-    except UnicodeDecodeError:
-        shown = data
-    if len(shown) <= limit:
-        return repr(shown)
-    return f"{shown[:limit]!r}... ({len(data)} bytes)"
-
 
 
 __all__ = [

@@ -7,7 +7,8 @@ process it started (with psutil, so it works on every platform). Whether a serve
 that had to be killed, or left a process or a listening socket, fails the check is
 up to the caller (``check_stop``): only the clean-stop question reports it, so a
 server that does not stop loses those points only. Everything binds and connects
-on 127.0.0.1 only. The checks that use it are in :mod:`helpers.tcpcheck`.
+on 127.0.0.1 only. The checks that use it are in :mod:`hwcheck.tcpcheck`; the
+hw3 notebook's demo cells use it to try a server.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Callable, Iterator
 
 import psutil
 
-from courselib.procs import kill_all, still_running
+from courselib.procs import get_or_none, kill_all, still_running, tree
 from courselib.startmethod import context
-from helpers.tcpclient import LineClient, ServerError, scaled
+from hwcheck.limits import scaled
+from hwcheck.tcpclient import LineClient, ServerError
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0  # spawn on a loaded 2-core machine: a pool can take seconds to start
@@ -61,11 +63,15 @@ def _server_main(serve, address, workers, stop, ready, idle_timeout) -> None:
         raise SystemExit(1) from None
 
 
+# the course's own frames say nothing about the student's code
+_COURSE_PARTS = {"hwcheck", "courselib"}
+
+
 def describe_exception(exc: BaseException) -> str:
     """``exc`` in one line: which function of the student's code raised what, where."""
     frames = [
         fs for fs in traceback.extract_tb(exc.__traceback__)
-        if "helpers" not in Path(fs.filename).parts and "multiprocessing" not in fs.filename
+        if not _COURSE_PARTS & set(Path(fs.filename).parts) and "multiprocessing" not in fs.filename
     ]
     where = ""
     if frames:
@@ -107,11 +113,7 @@ class RunningServer:
 
     def processes(self) -> list[psutil.Process]:
         """The server process and every process below it, as they are now."""
-        try:
-            root = psutil.Process(self.process.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
+        return tree(self.process.pid)
 
     def remember_descendants(self) -> None:
         for proc in self.processes()[1:]:
@@ -127,12 +129,6 @@ class RunningServer:
         except (Empty, OSError, ValueError):
             return None
         return message.summary if isinstance(message, _Failure) else None
-
-
-def _kill_all(procs: list[psutil.Process]) -> list[psutil.Process]:
-    alive = still_running(procs, timeout=0)
-    kill_all(alive)
-    return alive
 
 
 def port_accepts(address: tuple[str, int], timeout: float = 1.0) -> bool:
@@ -152,6 +148,7 @@ def running_server(
     start_timeout: float | None = None,
     stop_timeout: float | None = None,
     check_stop: bool = True,
+    ctx=None,
 ) -> Iterator[RunningServer]:
     """Start ``serve`` in a child process on 127.0.0.1 (free port), yield it, stop it.
 
@@ -161,11 +158,12 @@ def running_server(
     started is still running, or the port still accepts connections, everything is
     killed, and with ``check_stop`` :class:`ServerError` says what was left. Without
     it the server gets only QUIET_STOP_TIMEOUT seconds before it is killed, silently.
+    ``ctx``: the multiprocessing context to start it with (default: the course's).
     """
     start_timeout = scaled(START_TIMEOUT) if start_timeout is None else start_timeout
     if stop_timeout is None:
         stop_timeout = scaled(STOP_TIMEOUT if check_stop else QUIET_STOP_TIMEOUT)
-    ctx = context()
+    ctx = ctx or context()
     ok = False
     stop = ctx.Event()
     ready = ctx.Queue()
@@ -195,26 +193,17 @@ def _name(fn: Callable) -> str:
 
 
 def _wait_ready(proc, ready, start_timeout: float, name: str) -> tuple[str, int]:
-    deadline = time.monotonic() + start_timeout
-    while True:
-        try:
-            message = ready.get(timeout=0.2)
-            break
-        except Empty:
-            pass
+    # a failure report may still be in the pipe when the process has exited: one more look
+    message = get_or_none(ready, time.monotonic() + start_timeout, proc.is_alive, last_look=1.0)
+    if message is None:
         if not proc.is_alive():
-            try:  # the failure report may still be in the pipe
-                message = ready.get(timeout=1.0)
-                break
-            except Empty:
-                raise ServerError(
-                    f"the server process exited (code {proc.exitcode}) without putting "
-                    "its address on `ready`"
-                ) from None
-        if time.monotonic() >= deadline:
             raise ServerError(
-                f"{name}() did not put its address on `ready` within {start_timeout:.0f} s"
+                f"the server process exited (code {proc.exitcode}) without putting "
+                "its address on `ready`"
             )
+        raise ServerError(
+            f"{name}() did not put its address on `ready` within {start_timeout:.0f} s"
+        )
     if isinstance(message, _Failure):
         if message.not_implemented:
             raise ServerError(
@@ -266,7 +255,8 @@ def _stop_and_check(proc, server, ready, stop_timeout: float, report: bool) -> N
             f"{len(left)} process(es) the server started were still running: "
             + ", ".join(_describe(p) for p in left)
         )
-    killed = _kill_all(([root] if root is not None else []) + known)
+    killed = still_running(([root] if root is not None else []) + known)
+    kill_all(killed)
     proc.join(5)
     listening = report and server is not None and port_accepts(server.address)
     if listening:

@@ -1,0 +1,45 @@
+"""What the notebook's side tells the runner (the spec) and what the runner answers
+(the report): JSON files, so nothing is unpickled across the two. Parameters may
+hold bytes (hw3's invalid UTF-8 lines): written as ``{"$bytes": hex}``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+_BYTES = "$bytes"
+
+
+def _encode(obj):
+    if isinstance(obj, (bytes, bytearray)):
+        return {_BYTES: bytes(obj).hex()}
+    if isinstance(obj, dict):
+        return {k: _encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v) for v in obj]
+    return obj
+
+
+def _decode(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {_BYTES}:
+            return bytes.fromhex(obj[_BYTES])
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def dumps(obj) -> str:
+    return json.dumps(_encode(obj), sort_keys=True, default=repr)
+
+
+def write(path: str | Path, obj) -> None:
+    """Write ``obj`` to ``path`` whole or not at all (a reader never sees half a file)."""
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(dumps(obj))
+    tmp.replace(path)
+
+
+def read(path: str | Path):
+    return _decode(json.loads(Path(path).read_text()))
