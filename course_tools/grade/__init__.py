@@ -1,8 +1,15 @@
 """``make grade``: parallel, sandboxed, bounded autograding on top of nbgrader.
 
-Modules, one job each: ``intake`` (which submissions, LMS import), ``sandbox``
-and ``sandbox_init`` (the kernel's jail), ``worker`` (one submission through
-nbgrader's Autograde), ``pool`` (workers with hard deadlines), ``gradebook``
-(snapshot for workers, serial writes by the parent), ``report`` (resume state,
-CSV, summary), ``cli`` (the command).
+Modules, one job each:
+
+- ``cli``: the ``course-grade`` command; ``intake``: which submissions, LMS import;
+  ``report``: resume state, CSV, summary; ``gradebook``: snapshot for the workers,
+  serial writes by the parent; ``config``: the course's nbgrader config;
+- ``slots``: worker processes with a hard deadline per submission;
+- ``worker``: one submission through nbgrader's Autograde, in three steps:
+  ``precheck`` (before running), nbgrader, ``outcome`` (reasons in words);
+- ``sandbox`` (the kernel manager that jails the kernel), ``sandbox_init`` (PID 1
+  of the jail), ``cgroups`` (memory and process caps), ``execute`` (nbgrader's
+  executor with per-notebook limits), ``records`` (what the sandbox and the
+  executor report back to the worker).
 """

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import gradebook, intake, report, sandbox
+from . import cgroups, gradebook, intake, report, sandbox
 from .config import course_db_url, load_course_config
-from .pool import Pool, SlotConfig
+from .slots import SlotConfig, WorkerSlots
 from .worker import Job, Result
 
 
@@ -154,7 +154,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
     a = args.assignment
     run = make_run_dir()
     print(f"grading run {run.name}", file=sys.stderr)
-    pool = None
+    slots = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
     hard_limit = args.hard_limit or args.notebook_timeout * len(notebooks) + 120
 
@@ -189,10 +189,10 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
                          sandboxed=not args.no_sandbox,
                          memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
                          cpu_seconds=args.notebook_timeout * len(notebooks))
-        pool = Pool(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
+        slots = WorkerSlots(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
         jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,
                     args.notebook_timeout, args.max_notebook_mb << 20) for s in todo]
-        pool.run(
+        slots.run(
             jobs,
             deadline_for=lambda job: hard_limit,
             on_result=finish,
@@ -202,12 +202,10 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
                 "the grading worker crashed (everything it started was killed)"])),
         )
     finally:
-        if pool is not None:
-            pool.close()
-        for controller in ("memory", "pids"):  # normally gone already
-            for cg in (sandbox.CGROUP_ROOT / controller / sandbox.CGROUP_PARENT).glob(
-                    f"{run.name}-*"):
-                sandbox.kill_cgroup(cg)
+        if slots is not None:
+            slots.close()
+        for cg in cgroups.named(f"{run.name}-"):  # normally gone already
+            cgroups.remove(cg)
         bar.close()
         shutil.rmtree(run, ignore_errors=True)
 

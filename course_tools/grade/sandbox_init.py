@@ -10,6 +10,9 @@ leftovers) to a status file and exits, which makes Linux kill everything left
 in the PID namespace.
 
 Usage: python -m course_tools.grade.sandbox_init SPEC.json
+
+It runs as root (``python -I``, from ``/``), so it imports only the standard
+library, psutil and ``courselib.procs`` from the venv, never from the kernel's folder.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import socket
 import struct
 import sys
 import time
+
+import psutil  # imported before the mounts change what the interpreter can see
+
+from courselib.procs import is_mp_helper, still_running
 
 MS_NOSUID, MS_NODEV, MS_RDONLY = 2, 4, 1
 MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
@@ -85,25 +92,20 @@ def _drop_privileges_and_exec(spec: dict) -> None:
     os.execve(spec["argv"][0], spec["argv"], spec["env"])
 
 
-# multiprocessing's own helpers exit with the kernel; they are not the student's
-_HELPERS = ("from multiprocessing.resource_tracker import main",
-            "from multiprocessing.forkserver import main")
-
-
 def _other_processes(exclude: tuple[int, ...] = ()) -> list[str]:
+    """What still runs in this PID namespace besides init (and ``exclude``), as
+    command lines; multiprocessing's own helpers exit with the kernel and are not
+    the student's."""
+    others = [p for p in psutil.process_iter() if p.pid not in (os.getpid(), *exclude)]
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) in (os.getpid(), *exclude):
+    for proc in still_running(others):
+        if is_mp_helper(proc):
             continue
         try:
-            with open(f"/proc/{name}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-            with open(f"/proc/{name}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
+            cmd = " ".join(proc.cmdline()).strip()
+        except psutil.Error:
             continue
-        if state != "Z" and not any(h in cmd for h in _HELPERS):
-            found.append(cmd[:200] or f"pid {name}")
+        found.append(cmd[:200] or f"pid {proc.pid}")
     return found
 
 

@@ -1,0 +1,105 @@
+"""After a submission ran: why it lost points, in words.
+
+From the autograded notebooks (failed tests, timeouts, unpicklable workers),
+from the exceptions that stopped grading (classified by type, never by the log's
+text), from the kernels' cgroups (limits hit) and from their inits' status files
+(processes left running).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader import utils
+from nbgrader.preprocessors.execute import UnresponsiveKernelError
+
+from . import cgroups
+from .execute import UNPICKLABLE_PATTERN
+from .records import RunRecord
+
+
+def _cell_label(index: int, cell) -> str:
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    return f"cell {index + 1}" + (f" ({grade_id})" if grade_id else "")
+
+
+def notebook_reasons(autograded: Path, notebooks: list[str]) -> list[str]:
+    """Why points were lost, read from the executed notebooks."""
+    reasons = []
+    for name in notebooks:
+        path = autograded / f"{name}.ipynb"
+        if path.is_file():
+            reasons += _reasons_in(nbformat.read(path, as_version=4), name)
+    return reasons
+
+
+def _reasons_in(nb, name: str) -> list[str]:
+    reasons, unpicklable = [], []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        label = _cell_label(index, cell)
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if UNPICKLABLE_PATTERN in text or any(
+                UNPICKLABLE_PATTERN in str(o.get("evalue", "")) for o in errors):
+            unpicklable.append(label)
+        for o in errors:
+            if o.ename == "CellTimeoutError":
+                reasons.append(f"timeout in {label} of {name}.ipynb")
+            elif o.ename == "NotebookTimeoutError":
+                reasons.append(f"notebook time limit reached: {label} of {name}.ipynb not run")
+            elif utils.is_grade(cell):
+                first = " ".join(str(o.evalue).split())[:100]
+                reasons.append(f"test failed in {label} of {name}.ipynb: {o.ename}"
+                               + (f": {first}" if first else ""))
+    if unpicklable:
+        more = f" and {len(unpicklable) - 1} more cell(s)" if len(unpicklable) > 1 else ""
+        reasons.append(f"worker not picklable under spawn ({unpicklable[0]} of {name}.ipynb"
+                       f"{more}): define worker functions in an importable module, "
+                       "not a notebook cell")
+    return reasons
+
+
+def failure_reason(errors: list[BaseException], record: RunRecord) -> str:
+    """Why grading stopped, from the exceptions raised (the executor's first)."""
+    for exc in errors:
+        if isinstance(exc, DeadKernelError):
+            hit = cgroups.memory_limit_hit(record.cgroups)
+            return "kernel crashed" + (" (memory limit exceeded)" if hit else "")
+        if isinstance(exc, (CellTimeoutError, UnresponsiveKernelError)):
+            return ("a cell kept running after its timeout and ignored the interrupt: "
+                    "kernel killed, notebook scored 0")
+    if not errors:
+        return "grading error: nbgrader failed without an exception (see the log)"
+    exc = errors[0]
+    text = " ".join(str(exc).split())
+    return (f"grading error: {type(exc).__name__}" + (f": {text}" if text else ""))[:200]
+
+
+def limit_reasons(record: RunRecord, reasons_so_far: list[str]) -> list[str]:
+    """The memory and process caps the kernels ran into (read before their cgroups go)."""
+    reasons = []
+    if cgroups.memory_limit_hit(record.cgroups) and not any(
+            "memory" in r for r in reasons_so_far):
+        reasons.append("memory limit reached")
+    refused = cgroups.process_limit_hits(record.cgroups)
+    if refused:
+        reasons.append(f"process limit reached ({refused} process creations refused)")
+    return reasons
+
+
+def leftover_reasons(record: RunRecord) -> list[str]:
+    """Processes the submission left running after its notebook (killed by its init)."""
+    reasons = []
+    for kernel in record.kernels:
+        try:
+            report = json.loads(Path(kernel.status_file).read_text() or "{}")
+        except (OSError, ValueError):
+            continue
+        reasons += [f"process left running after the notebook (killed): {cmd}"
+                    for cmd in report.get("leftovers", [])]
+    return reasons
