@@ -1,5 +1,5 @@
-"""Not submissions: misbehaving server functions for the tests of helpers/tcpcheck.py and
-helpers/tcpserver_harness.py."""
+"""Not submissions: misbehaving server functions for the tests of hwcheck/tcpcheck.py and
+hwcheck/tcpserver_harness.py."""
 
 def never_ready(address, workers, stop, ready, idle_timeout=5.0):
     stop.wait(60)

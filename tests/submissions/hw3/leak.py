@@ -4,7 +4,7 @@ they never see `stop`; serve() waits for them in pool.join() forever and never r
 import socket
 import time
 
-from helpers import context
+from hwcheck import context
 
 MAX_LINE = 64 * 1024  # longest request line the server must accept, in bytes (without b"\n")
 POLL = 0.1  # seconds between checks of the stop event while waiting

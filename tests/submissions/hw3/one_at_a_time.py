@@ -4,7 +4,7 @@ the pool with pool.apply, which waits until that client leaves: one client at a 
 import socket
 import time
 
-from helpers import context
+from hwcheck import context
 
 MAX_LINE = 64 * 1024  # longest request line the server must accept, in bytes (without b"\n")
 POLL = 0.1  # seconds between checks of the stop event while waiting
