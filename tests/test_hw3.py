@@ -1,9 +1,10 @@
 """Homework 3 (TCP upper-casing server on a process pool), graded in four stages.
 
-* The question checks of helpers/hw3check.py (built on helpers/respondcheck.py,
-  helpers/tcpcheck.py, helpers/tcpclient.py and helpers/tcpserver_harness.py) against
-  the reference solution, the other design, and the sample submissions of
-  tests/submissions/hw3/, under every start method.
+* The question checks of hwcheck/hw3.py (built on hwcheck/respondcheck.py,
+  hwcheck/tcpcheck.py, hwcheck/tcpclient.py and hwcheck/tcpserver_harness.py), run the
+  way a notebook runs them (diagnosis, then the bounded runner process that starts the
+  server as its child), against the reference solution, the other design, and the
+  sample submissions of tests/submissions/hw3/, under every start method.
 * The round trip on a copy of the course (generate_assignment, then plain nbgrader's
   autograde/generate_feedback/export, or course-grade as `make grade` runs it): the
   correct solution gets every point, the blank release none, and each stage's wrong
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import html
 import importlib
 import json
@@ -31,8 +33,12 @@ import pytest
 from hw_course import make_course, nbgrader, scores, strip_ansi, submit
 
 from course_tools.grade import sandbox
-from helpers import hw3check, tcpcheck, tcpclient, tcpserver_harness, upper_client
-from helpers.selfcheck import Checker
+from courselib import lineclient
+from courselib.startmethod import context
+from helpers import upper_client
+from hwcheck import Checker, CheckFailed, checker, hw3, tcpcheck, tcpclient, tcpserver_harness
+from hwcheck.questions import QUESTIONS
+from hwcheck.recording import RecordingContext, State
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "submissions" / "hw3"
@@ -83,14 +89,32 @@ def modules(tmp_path_factory):
         sys.path.remove(str(folder))
 
 
+def problems(question: str, sample: str, folder: Path, **params) -> list[str]:
+    """What ``question``'s public check (its workload updated by ``params``) finds in a
+    sample, run as a notebook runs it: the diagnosis, then the bounded runner process."""
+    q = dataclasses.replace(QUESTIONS["hw3"][question], module=f"hw3_sample_{sample}")
+    public = q.public[0]
+    check = dataclasses.replace(public, params={**public.params, **params})
+    return checker.run(q, check, folder)["problems"]
+
+
 def run(question: str, sample: str, folder: Path, **params) -> None:
-    hw3check.run(question, module=f"hw3_sample_{sample}", folder=folder, **params)
+    found = problems(question, sample, folder, **params)
+    assert found == [], found
 
 
 def fails(question: str, sample: str, folder: Path, **params) -> str:
-    with pytest.raises(hw3check.CheckFailed) as info:
-        run(question, sample, folder, **params)
-    return str(info.value)
+    found = problems(question, sample, folder, **params)
+    assert found, f"{sample} passed {question}"
+    return checker.failure(question, QUESTIONS["hw3"][question], found)
+
+
+def in_process(question: str, sample: str, **params) -> list[str]:
+    """The question's task run right here, not in a runner process (so a test can
+    patch the harness): the same task function, given the module."""
+    module = importlib.import_module(f"hw3_sample_{sample}")
+    state = State(RecordingContext(context()), module, timeout=60)
+    return hw3.TASKS[f"hw3_{question}"](state, **params)
 
 
 # ----------------------------------------------------------------- the question checks
@@ -131,14 +155,14 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
         addresses.append(self.address)
 
     monkeypatch.setattr(tcpserver_harness.RunningServer, "remember_descendants", spy)
-    message = fails("q4", "leak", modules)
+    (message,) = in_process("q4", "leak")
     assert "did not return within 2 s" in message
     assert "still running" in message and "killed now" in message
     # the server and its two workers were seen (under forkserver also the server's own
     # forkserver process, the workers' parent) ...
     assert len(set(pids)) >= 3, pids
     # ... and the earlier questions stop it by force without failing
-    run("q3", "leak", modules)
+    assert in_process("q3", "leak") == []
     alive = [p for p in set(pids) if psutil.pid_exists(p) and _not_zombie(p)]
     assert not alive, f"still running after the checks: {alive}"
     assert addresses and not any(tcpserver_harness.port_accepts(a) for a in addresses)
@@ -154,10 +178,12 @@ def _not_zombie(pid: int) -> bool:
 @pytest.mark.start_method_independent
 def test_blank_fails_every_question_at_once(modules):
     """The released stubs fail each question at once, saying which functions are not
-    written yet (no server is started, no timeout waited for)."""
+    written yet (no runner, no server is started, no timeout waited for)."""
     start = time.monotonic()
     for question in POINTS:
-        assert "still raise(s) NotImplementedError" in fails(question, "blank", modules)
+        message = fails(question, "blank", modules)
+        assert message.startswith(f"{question}: not yet: `"), message
+        assert "still raise(s) NotImplementedError" in message
     assert time.monotonic() - start < 5
 
 
@@ -166,34 +192,33 @@ def test_failures_render_as_plain_words(modules):
     """In a notebook a failed check shows its message, not a traceback through the
     checker (IPython's _render_traceback_); it is still an exception, so the cell fails."""
     message = fails("q1", "blank", modules)
-    err = hw3check.CheckFailed(message)
-    assert err._render_traceback_() == message.splitlines()
+    err = CheckFailed(message)
+    assert err._render_traceback_() == f"CheckFailed: {message}".splitlines()
     assert isinstance(err, AssertionError)
-    lines = tcpclient.ServerError("one\ntwo")._render_traceback_()
-    assert lines[1:] == ["one", "two"] and "Traceback" not in "".join(lines)
 
 
 @pytest.mark.start_method_independent
 def test_checker_glue(modules, monkeypatch, capsys):
-    """Checker("hw3") runs hw3check on ./hw3_server.py: a pass line, or CheckFailed."""
+    """Checker("hw3") checks ./hw3_server.py as hw1 and hw2 are checked: a pass line, or
+    CheckFailed with the problem first."""
     monkeypatch.chdir(modules)
     shutil.copy(modules / "hw3_sample_correct.py", modules / "hw3_server.py")
     grader = Checker("hw3")
     grader.check("q1")
-    assert "q1: passed" in capsys.readouterr().out
+    assert "q1: all 1 check(s) passed" in capsys.readouterr().out
     (modules / "hw3_server.py").write_text((modules / "hw3_sample_blank.py").read_text())
-    with pytest.raises(hw3check.CheckFailed, match="NotImplementedError"):
+    with pytest.raises(CheckFailed, match="q2: not yet: `handle_client` still raise"):
         grader.check("q2")
     grader.show("q2")  # prints, never raises
-    assert "q2 not yet: `handle_client`" in capsys.readouterr().out
+    assert "`handle_client` still raise(s) NotImplementedError" in capsys.readouterr().out
     (modules / "hw3_server.py").unlink()
-    with pytest.raises(hw3check.CheckFailed, match="q3 not yet: hw3_server.py does not exist"):
+    with pytest.raises(CheckFailed, match="q3: not yet: hw3_server.py does not exist"):
         grader.check("q3")
     # a student who deleted the %%writefile line defined serve in the notebook itself
     notebook = types.ModuleType("__main__")
     exec("def serve(address, workers, stop, ready, idle_timeout=5.0): pass", notebook.__dict__)
     monkeypatch.setitem(sys.modules, "__main__", notebook)
-    with pytest.raises(hw3check.CheckFailed, match="`serve`: defined in a notebook cell"):
+    with pytest.raises(CheckFailed, match="`serve`: defined in a notebook cell"):
         grader.check("q3")
     with pytest.raises(ValueError, match="no question"):
         grader.check("q9")
@@ -229,22 +254,26 @@ def test_runner_reports_exceptions_and_bad_ready(modules):
             pass
 
 
-def test_upper_client(modules):
-    """The by-hand client, as a function and as `python -m helpers.upper_client`, on a
-    server started as the notebook's demo cells do (`tcpcheck.running_server`)."""
+def test_by_hand_clients(modules):
+    """The by-hand client, as a function (`courselib.lineclient.ask`, also
+    `helpers.upper_client.ask`) and in a terminal (`python -m courselib.lineclient`, the
+    lectures' `python -m helpers.upper_client`), on a server started as the notebook's
+    demo cells do (`hwcheck.tcpserver_harness.running_server`)."""
     module = importlib.import_module("hw3_sample_correct")
-    with tcpcheck.running_server(module.serve, workers=2) as server:
-        assert upper_client.ask(server.address, ["hello", "abc汉字ß"]) == ["HELLO", "ABC汉字SS"]
-        done = subprocess.run(
-            [sys.executable, "-m", "helpers.upper_client", *map(str, server.address)],
-            input="one\n汉字 two\n",
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=ROOT,
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout == "ONE\n汉字 TWO\n"
+    with tcpserver_harness.running_server(module.serve, workers=2) as server:
+        assert lineclient.ask(server.address, ["hello", "abc汉字ß"]) == ["HELLO", "ABC汉字SS"]
+        assert upper_client.ask(server.address, ["ß"]) == ["SS"]
+        for cli in ("courselib.lineclient", "helpers.upper_client"):
+            done = subprocess.run(
+                [sys.executable, "-m", cli, *map(str, server.address)],
+                input="one\n汉字 two\n",
+                capture_output=True,
+                text=True,
+                timeout=30,
+                cwd=ROOT,
+            )
+            assert done.returncode == 0, done.stderr
+            assert done.stdout == "ONE\n汉字 TWO\n"
 
 
 # ----------------------------------------------------------------- the notebook
@@ -264,7 +293,8 @@ def test_notebook_shape():
         first, second = cell.source.splitlines()[:2]
         assert first.startswith('"""Question') and f"({points} points)" in first
         assert second == f'grader.check("{q}")'
-        assert "### BEGIN HIDDEN TESTS" in cell.source
+        hidden = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1]
+        assert f'check("hw3", "{q}", hidden=True)' in hidden
     text = "\n".join(c.source for c in nb.cells)
     assert "NBVAL" not in text
     headings = [c.source for c in nb.cells if c.cell_type == "markdown"]
@@ -337,7 +367,7 @@ def round_trip(tmp_path: Path, expected: dict[str, tuple[float, list[str]]],
 
 
 def _lost(question: str, words: str) -> tuple[float, list[str]]:
-    return float(sum(POINTS.values()) - POINTS[question]), [f"{question} not yet: ", words]
+    return float(sum(POINTS.values()) - POINTS[question]), [f"{question}: not yet: ", words]
 
 
 @pytest.mark.start_method_independent
@@ -363,9 +393,24 @@ def test_make_grade_each_stage_loses_its_points_only(tmp_path):
 
 @pytest.mark.start_method_independent
 def test_checker_uses_no_posix_only_api():
-    """The student-facing checker code uses psutil to end processes, not POSIX-only APIs."""
-    for path in ("helpers/tcpcheck.py", "helpers/respondcheck.py", "helpers/tcpclient.py",
-                 "helpers/tcpserver_harness.py", "helpers/hw3check.py", "helpers/upper_client.py"):
-        text = (ROOT / path).read_text()
-        for name in ("killpg", "SIGKILL", "os.fork(", "setsid"):
-            assert name not in text, f"{path} uses {name}"
+    """The student-facing checker code ends processes through courselib.procs (psutil,
+    and a POSIX session only where there is one), never with POSIX-only APIs itself."""
+    paths = [*sorted((ROOT / "hwcheck").glob("*.py")), ROOT / "courselib" / "lineclient.py",
+             ROOT / "helpers" / "upper_client.py"]
+    for path in paths:
+        text = path.read_text()
+        for name in ("killpg", "SIGKILL", "os.fork(", "setsid", "os.kill("):
+            assert name not in text, f"{path.name} uses {name}"
+
+
+@pytest.mark.start_method_independent
+def test_checks_do_not_depend_on_assert_statements(modules, tmp_path):
+    """Under `python -O` (assert statements removed) a wrong server still fails: the
+    checks raise their errors themselves, in the runner process."""
+    shutil.copy(SAMPLES / "recv_is_a_line.py", tmp_path / "hw3_server.py")
+    code = ("from hwcheck import CheckFailed, check\n"
+            "try:\n    check('hw3', 'q2')\nexcept CheckFailed as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-O", "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("q2: not yet: ") and "one recv() is not one line" in done.stdout

@@ -1,10 +1,13 @@
-"""The homework 1/2 checks (helpers/hwcheck.py, helpers/selfcheck.py) against the
-sample submissions in tests/submissions/, without nbgrader: each mistake fails
-with words that name it, the correct solution passes, deadlocks end in time."""
+"""The homework checks (hwcheck/) against the hw1/hw2 sample submissions in
+tests/submissions/, without nbgrader: each mistake fails with words that name it, the
+correct solution passes, deadlocks end in time. And the one question table of hw1, hw2
+and hw3 against the notebooks, and the runner's isolation from the student's folder."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,8 +16,14 @@ import nbformat
 import pytest
 from hw_course import ROOT, sample_text, strip_ansi
 
-from helpers import hwcheck
-from helpers.selfcheck import QUESTIONS, Checker
+from hwcheck import Checker, CheckFailed, check, require_answered
+from hwcheck.diagnose import diagnose
+from hwcheck.hw2 import replay_problems
+from hwcheck.isolated import run_isolated, runner_command
+from hwcheck.limits import BACKSTOP
+from hwcheck.questions import QUESTIONS, all_checks
+from hwcheck.recording import make_batches
+from hwcheck.runner import TASKS
 
 independent = pytest.mark.start_method_independent
 
@@ -28,8 +37,7 @@ def module_dir(tmp_path: Path, assignment: str, sample: str) -> Path:
 
 def problems(tmp_path, assignment, sample, task, params=None, timeout=30.0) -> str:
     folder = module_dir(tmp_path, assignment, sample)
-    report = hwcheck.run_isolated(task, f"{assignment}_solution", params, timeout=timeout,
-                                  folder=folder)
+    report = run_isolated(task, f"{assignment}_solution", params, timeout=timeout, folder=folder)
     return "\n".join(report["problems"])
 
 
@@ -72,7 +80,7 @@ def test_blank_says_not_written_yet(tmp_path):
     answer = next(c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] == "answer")
     (folder / "hw1_solution.py").write_text(answer.source.split("\n", 1)[1])
     started = time.monotonic()
-    report = hwcheck.run_isolated("hw1_pipeline", "hw1_solution", timeout=30, folder=folder)
+    report = run_isolated("hw1_pipeline", "hw1_solution", timeout=30, folder=folder)
     assert "`run_pipeline` still raises NotImplementedError" in report["problems"][0]
     assert time.monotonic() - started < 25, "a stub must fail at once, not by timeout"
 
@@ -90,7 +98,7 @@ def test_lull_is_in_the_producer_not_in_pickling():
     pickling a batch (to start a producer under spawn) must not pause the parent."""
     import pickle
 
-    batch = hwcheck.make_batches(1, 10, gap=0.5)[0]
+    batch = make_batches(1, 10, gap=0.5)[0]
     started = time.monotonic()
     copy = pickle.loads(pickle.dumps(batch))
     assert time.monotonic() - started < 0.2
@@ -104,16 +112,16 @@ def test_lull_is_in_the_producer_not_in_pickling():
 def test_missing_sentinel_deadlock_is_stopped_and_named(tmp_path):
     started = time.monotonic()
     folder = module_dir(tmp_path, "hw1", "missing_sentinel")
-    report = hwcheck.run_isolated("hw1_pipeline", "hw1_solution",
-                                  dict(producers=3, per_producer=100, consumers=2, gap=0.2),
-                                  timeout=6, folder=folder)
+    report = run_isolated("hw1_pipeline", "hw1_solution",
+                          dict(producers=3, per_producer=100, consumers=2, gap=0.2),
+                          timeout=6, folder=folder)
     elapsed = time.monotonic() - started
     text = "\n".join(report["problems"])
     assert "Still not finished after 6 s" in text
     assert "you put 1 SENTINEL(s) for 2 consumers" in text
     assert "`proc.join()" in text, "should quote the line it was stuck on"
     assert report["facts"]["killed"] >= 1, "the blocked consumer must be killed"
-    assert elapsed < 6 + hwcheck._BACKSTOP
+    assert elapsed < 6 + BACKSTOP
 
 
 @independent
@@ -146,7 +154,7 @@ def test_workers_defined_in_notebook_are_named(tmp_path, monkeypatch):
     main = sys.modules["__main__"]
     for name in ("producer", "consumer"):
         monkeypatch.setattr(main, name, namespace[name], raising=False)
-    found = hwcheck.diagnose_module("hw1_solution", ["producer", "consumer"])
+    found = diagnose("hw1_solution", ["producer", "consumer"])
     assert len(found) == 1 and "must start with the line `%%writefile hw1_solution.py`" in found[0]
     assert "Can't get attribute" in found[0]
 
@@ -179,7 +187,7 @@ def test_lock_never_released_is_stopped(tmp_path):
     text = problems(tmp_path, "hw2", "lock_not_released", "hw2_rules", timeout=6)
     assert "Still not finished after 6 s" in text
     assert "acquire()" in text, "should quote the line it was stuck on"
-    assert time.monotonic() - started < 6 + hwcheck._BACKSTOP
+    assert time.monotonic() - started < 6 + BACKSTOP
 
 
 # ---- the pieces
@@ -189,14 +197,14 @@ def test_lock_never_released_is_stopped(tmp_path):
 def test_replay_finds_each_kind_of_wrong_log():
     ok = [(0, "deposit", 5, True, 15), (0, "withdraw", 20, False, 15), (0, "withdraw", 15, True, 0)]
     plans = [[("deposit", 5), ("withdraw", 20), ("withdraw", 15)]]
-    assert hwcheck.replay_problems(ok, 10, 0, plans) == []
+    assert replay_problems(ok, 10, 0, plans) == []
     overdraft = [(0, "withdraw", 20, True, -10)]
-    assert "must be refused" in hwcheck.replay_problems(overdraft, 10, -10, None)[0]
+    assert "must be refused" in replay_problems(overdraft, 10, -10, None)[0]
     wrong_refusal = [(0, "withdraw", 5, False, 10)]
-    assert "only withdrawals larger" in hwcheck.replay_problems(wrong_refusal, 10, 10, None)[0]
+    assert "only withdrawals larger" in replay_problems(wrong_refusal, 10, 10, None)[0]
     lost = [(0, "deposit", 5, True, 15), (1, "deposit", 5, True, 15)]
-    assert "replaying the log gives 20" in hwcheck.replay_problems(lost, 10, 15, None)[0]
-    assert "exactly once" in hwcheck.replay_problems(ok[:2], 10, 15, plans)[0]
+    assert "replaying the log gives 20" in replay_problems(lost, 10, 15, None)[0]
+    assert "exactly once" in replay_problems(ok[:2], 10, 15, plans)[0]
 
 
 @independent
@@ -205,11 +213,88 @@ def test_nbgrader_cell_timeout_outlasts_every_check():
     failure: the per-cell limit exceeds the longest check limit plus the backstop."""
     config = (ROOT / "nbgrader_config.py").read_text()
     cell_limit = int(re.search(r"c\.Execute\.timeout = (\d+)", config).group(1))
-    limits = [t for qs in QUESTIONS.values() for _, _, checks in qs.values() for *_, t in checks]
-    for a in ("hw1", "hw2"):
-        text = (ROOT / "source" / a / f"{a}.ipynb").read_text()
-        limits += [int(t) for t in re.findall(r"timeout=(\d+)", text)]
-    assert max(limits) + hwcheck._BACKSTOP < cell_limit
+    assert max(c.timeout for c in all_checks()) + BACKSTOP < cell_limit
+
+
+# ---- one question table for hw1, hw2 and hw3; the runner's isolation
+
+
+@independent
+@pytest.mark.parametrize("assignment", sorted(QUESTIONS))
+def test_question_table_matches_the_notebook(assignment):
+    """Every graded cell of the source notebook is a question's public or hidden cell
+    (a grader can read from the table which checks a cell stands for); the public cell
+    calls grader.check, the hidden tests call check(..., hidden=True); every check names
+    a task of the runner; the reference answer defines every function a question needs."""
+    nb = nbformat.read(ROOT / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    graded = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade")}
+    table = QUESTIONS[assignment]
+    assert set(graded) == {cell for q in table.values()
+                           for cell in (q.public_cell, q.hidden_cell)}
+    answer = sample_text(assignment, "correct") if assignment != "hw3" else next(
+        c.source for c in nb.cells if c.source.startswith("%%writefile hw3_server.py"))
+    for name, q in table.items():
+        assert f'grader.check("{name}")' in graded[q.public_cell]
+        hidden = graded[q.hidden_cell].split("### BEGIN HIDDEN TESTS", 1)[1]
+        assert f'check("{assignment}", "{name}", hidden=True)' in hidden
+        assert q.public and q.hidden
+        assert all(c.task in TASKS for c in (*q.public, *q.hidden))
+        assert all(f"def {n}(" in answer for n in q.names), (name, q.names)
+
+
+@independent
+def test_unknown_assignment_or_question_is_named():
+    with pytest.raises(ValueError, match="unknown assignment 'hw9'"):
+        Checker("hw9")
+    with pytest.raises(ValueError, match="hw2 has no question 'q3'"):
+        check("hw2", "q3")
+
+
+@independent
+def test_runner_imports_the_course_not_the_students_folder(tmp_path, monkeypatch):
+    """Files named like the course's packages next to the student's module do not replace
+    them in the runner (started with -I where the course is installed; the student's
+    folder last on its sys.path), and require_answered passes a written answer."""
+    folder = module_dir(tmp_path, "hw1", "correct")
+    for name in ("hwcheck", "courselib", "psutil"):
+        (folder / f"{name}.py").write_text("raise ImportError('shadowed by the student')\n")
+    report = run_isolated("hw1_workers", "hw1_solution",
+                          dict(producers=2, per_producer=50, consumers=2, gap=0.2),
+                          timeout=30, folder=folder)
+    assert report["problems"] == [], report
+    argv, _ = runner_command()
+    if not os.environ.get("PYTHONPATH"):
+        assert argv[1] == "-I", argv
+    monkeypatch.chdir(folder)
+    require_answered("hw1", "q1")
+
+
+@independent
+def test_hidden_check_runs_the_tables_hidden_workload(tmp_path, monkeypatch, capsys):
+    """check(..., hidden=True), a hidden test's call, runs the question's hidden checks;
+    a wrong answer fails with CheckFailed, its first problem first."""
+    monkeypatch.chdir(module_dir(tmp_path, "hw2", "unlocked"))
+    check("hw2", "q1", hidden=True)
+    assert "q1: all 1 check(s) passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match=r"^q2: not yet: the balance was changed by a client"):
+        check("hw2", "q2")
+
+
+def test_runner_works_when_started_from_anywhere(tmp_path):
+    """The runner as the grader would start it: `python -I -m hwcheck.runner SPEC REPORT`
+    from a neutral folder, and nothing else on the command line."""
+    from hwcheck import spec
+
+    folder = module_dir(tmp_path, "hw2", "correct")
+    spec.write(tmp_path / "spec.json", {"task": "hw2_rules", "module": "hw2_solution",
+                                        "params": {}, "timeout": 30, "method": "spawn",
+                                        "folder": str(folder)})
+    argv, env = runner_command()
+    done = subprocess.run([*argv, str(tmp_path / "spec.json"), str(tmp_path / "report.json")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert spec.read(tmp_path / "report.json")["problems"] == []
 
 
 # ---- what a student sees when a check fails
@@ -226,10 +311,10 @@ def test_failed_check_shows_plain_words_and_still_fails_the_cell(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell("from helpers.selfcheck import Checker\n\ngrader = Checker('hw1')"),
+        nbformat.v4.new_code_cell("from hwcheck import Checker\n\ngrader = Checker('hw1')"),
         nbformat.v4.new_code_cell("grader.check('q1')"),  # no hw1_solution.py in this folder
-        nbformat.v4.new_code_cell("from helpers import hwcheck\n\n"
-                                  "hwcheck.require_answered('hw1_solution', ['producer'])"),
+        nbformat.v4.new_code_cell("from hwcheck import require_answered\n\n"
+                                  "require_answered('hw1', 'q1')"),
     ]
     for cell in nb.cells[1:]:
         cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
@@ -241,7 +326,6 @@ def test_failed_check_shows_plain_words_and_still_fails_the_cell(tmp_path):
         assert out.output_type == "error" and out.ename == "CheckFailed"
         shown = strip_ansi("\n".join(out.traceback))
         assert "hw1_solution.py does not exist" in shown, shown
-        assert shown.startswith("CheckFailed: ")
-        assert "hwcheck.py" not in shown and "hwcheck_run.py" not in shown
-        assert "selfcheck.py" not in shown and "File " not in shown
+        assert shown.startswith("CheckFailed: q1: not yet: ")
+        assert "hwcheck" not in shown and "File " not in shown
         assert determine_grade(cell) == (0, 1)

@@ -31,7 +31,7 @@ pytestmark = [
 # sample -> (expected score, words its feedback must contain)
 HW1 = {
     "correct": (10, []),
-    "blank": (0, ["still raise NotImplementedError"]),
+    "blank": (0, ["still raise(s) NotImplementedError"]),
     "partly_right": (3, ["ended before any SENTINEL was sent"]),
     "notebook_workers": (0, ["the answer cell must start with the line `%%writefile"]),
 }
@@ -42,7 +42,7 @@ HW1_DEADLOCKING = {
 }
 HW2 = {
     "correct": (10, []),
-    "blank": (0, ["still raise NotImplementedError"]),
+    "blank": (0, ["still raise(s) NotImplementedError"]),
     "unlocked": (4, ["did not hold account['lock']"]),
 }
 

@@ -176,8 +176,7 @@ def _probe_module(folder: Path) -> Path:
 
 HW_CHECKS = """
     import json
-    from helpers import hwcheck
-    from helpers.selfcheck import Checker
+    from hwcheck import Checker, CheckFailed
 
     results = {}
     for folder, assignment, questions in PLAN:
@@ -187,7 +186,7 @@ HW_CHECKS = """
                 os.chdir(folder)
                 Checker(assignment).check(q)
                 results[f"{folder}:{q}"] = "passed"
-            except hwcheck.CheckFailed as exc:
+            except CheckFailed as exc:
                 results[f"{folder}:{q}"] = str(exc)
             except Exception as exc:  # what a Windows student would meet
                 results[f"{folder}:{q}"] = f"CRASH {type(exc).__name__}: {exc}"
@@ -242,16 +241,15 @@ def test_checker_ends_a_deadlock_and_what_it_left_behind_without_posix(tmp_path)
     """))
     out = run_guarded(f"""
         import json
-        from helpers import hwcheck
+        from hwcheck import isolated, limits
 
-        deadlock = hwcheck.run_isolated(
+        deadlock = isolated.run_isolated(
             "hw1_pipeline", "hw1_solution",
             dict(producers=3, per_producer=100, consumers=2, gap=0.2), timeout=4,
             folder={str(tmp_path)!r})
-        from helpers import hwcheck_run
-        hwcheck_run._BACKSTOP = 3.0  # read by run_isolated, which lives there
-        hung = hwcheck.run_isolated("hw1_pipeline", "hw1_solution", timeout=3,
-                                    folder={str(hang)!r})
+        limits.BACKSTOP = 3.0  # read by run_isolated when it runs
+        hung = isolated.run_isolated("hw1_pipeline", "hw1_solution", timeout=3,
+                                     folder={str(hang)!r})
         print(json.dumps([deadlock, hung]))
     """, tmp_path, timeout=120)
     deadlock, hung = json.loads(out.strip().splitlines()[-1])
