@@ -6,10 +6,11 @@ c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
 c.CourseDirectory.course_id = "mp-course"
 
-# Homework 1 and 2 run each student's code in a fresh process with its own time
-# limit (helpers/hwcheck_run.py: at most 60 s, plus a 20 s backstop) and report a
-# deadlock in words. nbgrader's per-cell limit (default 30 s) must be longer than
-# that, or it would interrupt a check before the check can explain the failure.
+# The homework checks run each student's code in a fresh process with its own time
+# limit (hwcheck/questions.py: at most 90 s, plus the 20 s backstop of
+# hwcheck/limits.py) and report a deadlock in words. nbgrader's per-cell limit
+# (default 30 s) must be longer than that, or it would interrupt a check before the
+# check can explain the failure.
 # It still bounds any cell that hangs in the kernel itself.
 c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120

@@ -4,7 +4,7 @@ and an asyncio server doing the same work, side by side in one run.
     .venv/bin/python bench/bench_hw3_server.py [--duration 2] [--levels 1 4 16 64]
 
 Every server speaks the homework's line protocol and is started the same way (in
-its own process, through helpers.tcpserver_harness.running_server). The load comes from one
+its own process, through hwcheck.tcpserver_harness.running_server). The load comes from one
 separate client process running asyncio clients, N at a time (closed loop: each
 client sends its next request when the previous answer arrived), for --duration
 seconds after a short warm-up. Two workloads:
@@ -15,7 +15,7 @@ seconds after a short warm-up. Two workloads:
 
 Printed: requests/s, p50 and p99 latency, and how many of the N clients got at
 least one answer. Saved: bench/results/hw3_server.{json,png}. The reference solution
-is read from source/hw3/hw3.ipynb (the instructor's answer cell), not from helpers/.
+is read from source/hw3/hw3.ipynb (the instructor's answer cell).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers import context  # noqa: E402
-from helpers.tcpserver_harness import running_server  # noqa: E402
 from helpers.timing import machine_summary  # noqa: E402
+from hwcheck import context  # noqa: E402
+from hwcheck.tcpserver_harness import running_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 LINE = "hello, world: 你好世界 straße\n".encode()

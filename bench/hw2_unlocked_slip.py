@@ -1,7 +1,7 @@
 """How often does a wrong homework-2 bank slip through the grader?
 
-Runs the hidden question-2 check of hw2 (8 clients × 250 operations, spawn; the
-exact call in the notebook's hidden test cell) RUNS times on the sample
+Runs the first hidden question-2 check of hw2 (8 clients × 250 operations, spawn;
+from the question table, hwcheck/questions.py, as the hidden test cell does) RUNS times on the sample
 submissions tests/submissions/hw2/unlocked.py and misplaced_lock.py, and, for
 comparison, the naive checks a test without lock tracking would make on the
 student's own Manager account: "final balance = opening + accepted deposits −
@@ -23,10 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers import hwcheck  # noqa: E402
 from helpers.timing import machine_summary  # noqa: E402
+from hwcheck.isolated import run_isolated  # noqa: E402
+from hwcheck.questions import QUESTIONS  # noqa: E402
 
-HIDDEN = dict(clients=8, ops=250, seed=11)
+HIDDEN_CHECK = QUESTIONS["hw2"]["q2"].hidden[0]
+HIDDEN = dict(HIDDEN_CHECK.params)
 
 
 def main() -> int:
@@ -51,12 +53,14 @@ def main() -> int:
             started = time.monotonic()
             for i in range(args.runs):
                 seed = HIDDEN["seed"] + i
-                graded = hwcheck.run_isolated("hw2_bank", "hw2_solution", dict(workload, seed=seed),
-                                              timeout=60, method="spawn", folder=folder)
+                graded = run_isolated(HIDDEN_CHECK.task, "hw2_solution", dict(workload, seed=seed),
+                                      timeout=HIDDEN_CHECK.timeout, method=HIDDEN_CHECK.method,
+                                      folder=folder)
                 slipped["grader"] += not graded["problems"]
-                naive = hwcheck.run_isolated("hw2_bank", "hw2_solution",
-                                             dict(workload, seed=seed, plain=True),
-                                             timeout=60, method="spawn", folder=folder)
+                naive = run_isolated(HIDDEN_CHECK.task, "hw2_solution",
+                                     dict(workload, seed=seed, plain=True),
+                                     timeout=HIDDEN_CHECK.timeout, method=HIDDEN_CHECK.method,
+                                     folder=folder)
                 slipped["naive_sum"] += bool(naive["facts"].get("naive_sum_ok"))
                 slipped["naive_replay"] += bool(naive["facts"].get("naive_replay_ok"))
                 if (i + 1) % 10 == 0:
