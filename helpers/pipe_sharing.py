@@ -20,8 +20,8 @@ import textwrap
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for_any
 
+from courselib.procs import finish
 from courselib.startmethod import context
-from helpers.timing import now
 
 # Upper bound, in seconds, for any single wait on another process in this module.
 WAIT = 60.0
@@ -301,17 +301,12 @@ def two_senders(how: str, size: int = 200_000, n_each: int = 20, ctx=None) -> Sh
         conn.close()  # the children have their ends now
     reader.join(WAIT)
     stuck = reader.is_alive()
-    deadline = now() + 2.0  # a sender still running 2 s after the reader ended is stuck
-    stopped = []
-    for p in senders:
-        p.join(max(0.0, deadline - now()))
-        stopped.append(p.is_alive())
-    # Stop what is stuck: terminating a process that uses a pipe may corrupt it, which
+    # Stop what is stuck (a sender still running 2 s after the reader ended, a reader
+    # still reading): terminating a process that uses a pipe may corrupt it, which
     # does not matter here because the pipe is thrown away.
-    for p in (reader, *senders):
-        if p.is_alive():
-            p.terminate()
-        p.join(5)
+    stuck_senders = finish(senders, 2.0)
+    stopped = [p in stuck_senders for p in senders]
+    finish([reader], 0)
     if how == QUEUE:
         q.close()
         q.join_thread()

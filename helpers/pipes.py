@@ -8,7 +8,7 @@ The sending child of the measurement runs in a child process and so lives in
 an importable module (spawn and forkserver children import their target by
 name). The "two senders on one end" demonstration is in
 :mod:`helpers.pipe_sharing`, the exercise self-checks in
-:mod:`helpers.pipe_exercises`.
+:mod:`helpers.exercises.pipes`.
 
 Every wait on another process is bounded: a receive is preceded by
 ``poll(timeout)``, a join has a timeout, and a child that does not finish in
@@ -17,6 +17,7 @@ time is reported, then stopped, instead of hanging the caller.
 
 from __future__ import annotations
 
+from courselib.procs import finish
 from courselib.startmethod import context
 
 # The same measurement through a Queue, for the Pipe-vs-Queue comparison (lecture 01's).
@@ -44,12 +45,6 @@ def _check_args(msg_bytes: int, n_msgs: int) -> None:
         raise ValueError("need msg_bytes >= 0 and n_msgs >= 1")
 
 
-def _finish(proc, what: str) -> None:
-    proc.join(WAIT)
-    if proc.is_alive():
-        proc.terminate()
-        proc.join(5)
-        raise TimeoutError(f"{what}: the child did not exit within {WAIT:.0f} s")
 
 
 def measure_pipe_throughput(msg_bytes: int, n_msgs: int, ctx=None, *, duplex: bool = True) -> float:
@@ -84,7 +79,8 @@ def measure_pipe_throughput(msg_bytes: int, n_msgs: int, ctx=None, *, duplex: bo
         elapsed = now() - start
     finally:
         parent_end.close()
-        _finish(proc, "measure_pipe_throughput")
+        if finish([proc], WAIT):
+            raise TimeoutError(f"measure_pipe_throughput: the child did not exit within {WAIT:.0f} s")
     return n_msgs / elapsed
 
 

@@ -34,6 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from courselib.procs import finish
+
+# the most spans running at one moment (lecture 04: did tasks overlap?)
+from courselib.procs import max_concurrency as max_concurrency
 from courselib.startmethod import context
 from helpers.pool_tasks import sleep_pid, timed_sleep, timed_sleep_item, trivial
 from helpers.timing import Span, Stats, measure, now
@@ -58,8 +62,7 @@ def run_processes(n_tasks: int, ctx=None) -> list[int]:
     procs = [ctx.Process(target=trivial, args=(i,)) for i in range(n_tasks)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(timeout=TIMEOUT)
+    finish(procs, TIMEOUT)
     return [p.exitcode for p in procs]
 
 
@@ -346,14 +349,3 @@ def fetch_comparison(
         "Pool.apply_async": measure(apply_async, repeats, warmup=0),
         f"{threads} threads": measure(with_threads, repeats, warmup=0),
     }
-
-
-def max_concurrency(spans: Sequence[Span]) -> int:
-    """The most spans running at the same moment (1 means strictly one after another)."""
-    events = sorted([(s.start, 1) for s in spans] + [(s.end, -1) for s in spans])
-    # at equal times the -1 sorts first: a span ending as another starts is not overlap
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 
+from courselib.procs import finish
 from courselib.startmethod import context
 from helpers.timing import Span, now
 
@@ -81,7 +82,7 @@ def start_child(_: object = None) -> int:
     """
     child = context().Process(target=sleep_task, args=(0,))
     child.start()
-    child.join(timeout=30)
+    finish([child], 30)
     return child.exitcode
 
 

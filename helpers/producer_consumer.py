@@ -6,8 +6,9 @@ not here: the notebook shows them in an editable ``%%writefile pc_workers.py``
 cell. This module holds what the lecture does *not* ask students to write:
 the ``Report`` a worker sends back, the demonstrations of mistakes (a truthy
 consumer, a polling consumer, joining before reading), the back-pressure
-recorders and ``fill_levels``, and small tools that take a worker as a
-parameter (``call_when_set``, ``call_after_signal``).
+recorders and ``fill_levels``, a tool that takes a worker as a parameter
+(``call_when_set``) and ``drain`` (what is left on a queue). The exercises'
+self-checks are in :mod:`helpers.exercises.producer_consumer`.
 
 Everything that runs in a child lives in an importable module: under spawn and
 forkserver a child re-imports its target by name. Workers never print; they
@@ -23,6 +24,8 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
+# drain: everything left on a queue once its writers have exited (the notebook's pc.drain)
+from courselib.procs import drain, finish
 from helpers.queue_bench import measure_queue_throughput
 from helpers.timing import now
 
@@ -30,7 +33,6 @@ __all__ = [
     "SENTINEL",
     "TIMEOUT",
     "Report",
-    "call_after_signal",
     "call_when_set",
     "consume_truthy",
     "drain",
@@ -141,7 +143,7 @@ def try_thread_queue(method):
             child.start()
     except TypeError:
         return f"{method:>10}: start() raised TypeError: a queue.Queue cannot be pickled"
-    child.join(timeout=TIMEOUT)
+    finish([child], TIMEOUT)
     return (
         f"{method:>10}: the child put 3 items into its own copy "
         # queue.Queue.qsize() works everywhere (multiprocessing.Queue.qsize() does not on macOS)
@@ -158,27 +160,6 @@ def call_when_set(event, fn, *args, **kwargs):
     if not event.wait(TIMEOUT):
         raise TimeoutError(f"{getattr(fn, '__name__', fn)}: the start signal never came")
     fn(*args, **kwargs)
-
-
-def call_after_signal(started, fn, *args):
-    """Set the Event ``started``, then run ``fn(*args)``: lets a parent know the
-    child is running before it starts producing (used by the exercises' checks)."""
-    started.set()
-    fn(*args)
-
-
-def drain(q, timeout=0.5):
-    """Everything left on ``q``, reading until it stays empty for ``timeout`` s.
-
-    Only meaningful once every process that put on ``q`` has exited (then all
-    their items are in the pipe and nothing new can arrive).
-    """
-    left = []
-    while True:
-        try:
-            left.append(q.get(timeout=timeout))
-        except queue.Empty:
-            return left
 
 
 # --- back-pressure: fill level over time -------------------------------------

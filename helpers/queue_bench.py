@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 
+from courselib.procs import finish
 from courselib.startmethod import context
 from helpers.timing import now
 
@@ -52,10 +53,8 @@ def measure_queue_throughput(item_bytes: int, n_items: int, ctx=None) -> float:
         elapsed = now() - start
     finally:
         # Everything was read (or we are failing): the producer can flush and exit.
-        producer.join(timeout=TIMEOUT)
-        if producer.is_alive():  # only after an error; the queue is discarded anyway
-            producer.terminate()
-            producer.join(timeout=5)
+        # (terminated only after an error; the queue is discarded anyway)
+        finish([producer], TIMEOUT)
         q.close()
         q.join_thread()
     return n_items / max(elapsed, 1e-9)

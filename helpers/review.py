@@ -16,7 +16,7 @@ Four groups, in the order the notebook uses them:
   section, so the parent can count how many were inside at once.
 
 The start-method demonstrations of section 4 are in :mod:`helpers.startmethod_demos`,
-the harness of the exercises' self-checks in :mod:`helpers.review_exercises`.
+the harness of the exercises' self-checks in :mod:`helpers.exercises.review`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ from collections.abc import Collection
 
 import psutil
 
+from courselib.procs import finish as _finish
+from courselib.procs import is_mp_helper
+
+# the most spans open at one instant: section 5 counts the workers inside a guard with it
+from courselib.procs import max_concurrency as max_concurrency
 from helpers.timing import Span, now
 
 # A module global for the "every process has its own memory" demonstration.
@@ -188,16 +193,6 @@ def window_overlap(spans: list[Span], lane_a: str, lane_b: str) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def max_concurrency(spans: list[Span]) -> int:
-    """The largest number of spans open at one instant (touching ends do not overlap)."""
-    events = [(s.start, 1) for s in spans] + [(s.end, -1) for s in spans]
-    inside = best = 0
-    for _, step in sorted(events):  # at equal times -1 sorts first: leave, then enter
-        inside += step
-        best = max(best, inside)
-    return best
-
-
 # --- process states --------------------------------------------------------------
 
 
@@ -299,12 +294,12 @@ def describe_parent(ppid: int) -> str:
     if ppid == os.getpid():
         return "this process"
     try:
-        cmdline = " ".join(psutil.Process(ppid).cmdline())
+        parent = psutil.Process(ppid)
     except psutil.Error:
         return "a process that has exited"
-    if "from multiprocessing.forkserver import main" in cmdline:  # how it is started
+    if is_mp_helper(parent):  # a child's parent can only be the fork server
         return "the fork server (a helper process this process started)"
-    return "another process"
+    return "another process" if parent.is_running() else "a process that has exited"
 
 
 # --- Lock, Semaphore, Event ------------------------------------------------------
@@ -365,12 +360,7 @@ def wait_for_event(event, out, timeout: float) -> None:
 # --- housekeeping ------------------------------------------------------------------
 
 
-def finish(procs, timeout: float = WAIT_LIMIT) -> None:
-    """Join every process (bounded); terminate any that is still alive after that."""
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        p.join(timeout=max(0.0, deadline - time.monotonic()))
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-            p.join(timeout=5)
+def finish(processes, timeout: float = WAIT_LIMIT) -> None:
+    """Join every process (bounded); terminate any that is still alive after that.
+    (:func:`courselib.procs.finish` with this module's time limit.)"""
+    _finish(processes, timeout)

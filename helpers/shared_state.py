@@ -2,7 +2,8 @@
 
 The workers the lecture teaches are on its page (``%%writefile`` cells); this
 module runs them (``manager_race``, ``value_race``) and measures the three kinds
-of shared counter (``measure_ops_per_second``).
+of shared counter (``measure_ops_per_second``). The exercise's self-check is in
+:mod:`helpers.exercises.shared_state`.
 
 Three ways for processes to share a number, from slowest to fastest:
 
@@ -17,12 +18,13 @@ that is started here is also shut down, closed or unlinked here.
 
 from __future__ import annotations
 
-import queue
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 
+from courselib.procs import finish, get_or_none
 from courselib.startmethod import context
 from helpers.timing import now
 
@@ -69,26 +71,26 @@ def _run_workers(worker, args: tuple, n_procs: int, ctx) -> float:
     for p in procs:
         p.start()
     spans, problem, aborted = [], None, 0
-    deadline = now() + WAIT
+    deadline = time.monotonic() + WAIT
+
+    def none_failed() -> bool:
+        return all(p.exitcode in (None, 0) for p in procs)
+
     try:
         while len(spans) < n_procs and problem is None:
-            if now() > deadline:
-                problem = f"no result from {n_procs - len(spans)} worker(s) within {WAIT:.0f} s"
-                break
-            try:
-                kind, a, b = report.get(timeout=0.2)
-            except queue.Empty:
+            # once a worker has died, its last words get one more second to arrive
+            message = get_or_none(report, deadline, none_failed, last_look=1.0)
+            if message is None:
                 dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if not dead:
-                    continue
-                try:  # its last words may still be on their way
-                    kind, a, b = report.get(timeout=1.0)
-                except queue.Empty:  # died before reporting (e.g. could not import the worker)
+                if dead:  # died before reporting (e.g. could not import the worker)
                     problem = (
                         f"a worker process ended with exit code {dead[0].exitcode} "
                         "before running the worker (is its module written and importable?)"
                     )
-                    continue
+                else:
+                    problem = f"no result from {n_procs - len(spans)} worker(s) within {WAIT:.0f} s"
+                break
+            kind, a, b = message
             if kind == "error":
                 problem = f"{getattr(worker, '__name__', worker)} raised {a}"
             elif kind == "aborted":  # reports can arrive in any order: keep reading for the cause
@@ -100,12 +102,7 @@ def _run_workers(worker, args: tuple, n_procs: int, ctx) -> float:
     finally:
         if problem is not None:
             start.abort()
-        for p in procs:
-            p.join(WAIT if problem is None else 5)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join(5)
+        finish(procs, WAIT if problem is None else 5)
         report.close()
         report.join_thread()
     if problem is not None:
@@ -256,50 +253,4 @@ def _run(ctx, target, args, result, report) -> float:
         return result.recv()
     finally:
         result.close()
-        proc.join(WAIT)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5)
-
-
-# --- the self-check of lecture 03's exercise "a counter that loses nothing" ----------
-
-
-def check_counter_exercise(add_many, workers: int = 4, each: int = 300, ctx=None, wait: float = 30.0) -> str:
-    """Run ``add_many(counter, lock, each, start)`` in ``workers`` processes at once,
-    with a ``manager.Value('i', 0)``, one ``manager.Lock()`` and a Barrier; say in
-    plain words what is wrong with the result, or that it is right."""
-    ctx = ctx or context()
-    with ctx.Manager() as m:
-        counter, lock = m.Value("i", 0), m.Lock()
-        start = ctx.Barrier(workers)
-        procs = [ctx.Process(target=add_many, args=(counter, lock, each, start)) for _ in range(workers)]
-        for p in procs:
-            p.start()
-        deadline = now() + wait
-        for p in procs:
-            p.join(max(0.0, deadline - now()))
-        stuck = [p for p in procs if p.is_alive()]
-        crashed = [p.exitcode for p in procs if p not in stuck and p.exitcode != 0]
-        for p in stuck:
-            p.terminate()
-            p.join(5)
-        final = counter.value
-    expected = workers * each
-    if crashed:
-        return f"A worker crashed (exit codes {crashed}): call add_many in a cell to see the error."
-    if stuck:
-        return (
-            f"{len(stuck)} worker(s) still ran after {wait:.0f} s: "
-            "is something waiting forever (a lock never released)?"
-        )
-    if final == 0:
-        return "The counter is still 0: add_many did not add anything yet."
-    if final < expected:
-        return (
-            f"{expected - final} of {expected} additions were lost: "
-            "is each 'counter.value += 1' inside 'with lock:'?"
-        )
-    if final > expected:
-        return f"The counter is {final}, more than the {expected} additions made: does each call add exactly n?"
-    return f"Right: all {expected} additions arrived."
+        finish([proc], WAIT)

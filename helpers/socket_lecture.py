@@ -23,12 +23,11 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from queue import Empty
 from typing import Callable, Iterator, Sequence
 
 import psutil
 
-from courselib.procs import kill_all, still_running
+from courselib.procs import get_or_none, kill_all, max_concurrency, still_running
 from helpers.timing import Span, Stats, now
 
 HOST = "127.0.0.1"
@@ -79,17 +78,15 @@ def running(ctx, serve: Callable, **kwargs) -> Iterator[Server]:
 
 
 def _wait_for_address(process, ready) -> tuple[str, int]:
-    deadline = now() + START_TIMEOUT
-    while now() < deadline:
-        try:
-            host, port = ready.get(timeout=0.1)
-            return (host, port)
-        except Empty:
-            if not process.is_alive():
-                raise ServerTrouble(
-                    f"the server process ended (exit code {process.exitcode}) before it put its "
-                    "address on `ready`: read the traceback above"
-                ) from None
+    address = get_or_none(ready, time.monotonic() + START_TIMEOUT, process.is_alive, poll=0.1)
+    if address is not None:
+        host, port = address
+        return (host, port)
+    if not process.is_alive():
+        raise ServerTrouble(
+            f"the server process ended (exit code {process.exitcode}) before it put its "
+            "address on `ready`: read the traceback above"
+        )
     raise ServerTrouble(f"the server did not put its address on `ready` within {START_TIMEOUT:.0f} s")
 
 
@@ -193,13 +190,7 @@ def wall(spans: Sequence[Span]) -> float:
 
 def most_at_once(spans: Sequence[Span], label: str = SERVED) -> int:
     """The most spans with ``label`` in progress at the same moment."""
-    events = sorted([(s.start, 1) for s in spans if s.label == label]
-                    + [(s.end, -1) for s in spans if s.label == label])
-    running = peak = 0
-    for _, step in events:  # at equal times -1 sorts first: end-to-start is not overlap
-        running += step
-        peak = max(peak, running)
-    return peak
+    return max_concurrency([s for s in spans if s.label == label])
 
 
 def longest(spans: Sequence[Span], label: str = WAITING) -> float:

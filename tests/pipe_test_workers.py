@@ -1,4 +1,4 @@
-"""Exercise answers for tests/test_pipes.py (the checks of lecture 02's exercises),
+"""Exercise answers for tests/test_exercises.py (the checks of lecture 02's exercises),
 in an importable module: spawn and forkserver children import their target by name.
 The lecture's own workers are tested from the notebook's ``%%writefile`` cells."""
 

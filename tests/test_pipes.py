@@ -1,21 +1,19 @@
 """Lecture 02: the workers the notebook teaches (its ``%%writefile pipe_echo.py`` and
-``pipe_eof.py`` cells, run as written), the measurements in helpers/pipes.py, the
-"two senders on one end" demo in helpers/pipe_sharing.py and the exercise checks in
-helpers/pipe_exercises.py, under the start method chosen by MP_START_METHOD (the
-fork-only hang test uses fork on purpose). Exercise answers for the checks are in
-tests/pipe_test_workers.py."""
+``pipe_eof.py`` cells), the measurements in helpers/pipes.py and the "two senders on
+one end" demo in helpers/pipe_sharing.py, under the start method chosen by
+MP_START_METHOD. What the notebook's run already shows (the workers answering, a
+fork child that keeps its copy of the sending end never seeing EOF, the rates
+measured) is not repeated here; the exercise checks are in tests/test_exercises.py."""
 
 import importlib
-import multiprocessing
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import notebook_cells
-import pipe_test_workers as workers
 import pytest
 
-from helpers import context, pipe_exercises, pipe_sharing, pipes
+from helpers import context, pipe_sharing, pipes
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02-pipe.ipynb"
 MODULES = ("pipe_echo", "pipe_eof")
@@ -52,7 +50,7 @@ def _echo(ctx, echo, words=("ab", "cd")):
 
 def test_the_taught_workers_are_on_the_page_not_in_helpers(nbw):
     assert callable(nbw.echo_upper) and callable(nbw.read_until_eof)
-    for module in (pipes, pipe_sharing, pipe_exercises):
+    for module in (pipes, pipe_sharing):
         assert not hasattr(module, "echo_upper") and not hasattr(module, "read_until_eof")
 
 
@@ -63,30 +61,12 @@ def test_an_edit_to_the_written_module_reaches_the_child(nbw):
     assert _echo(context(), edited.echo_upper) == ["ba", "dc"]
 
 
-def test_pipe_throughput_is_a_positive_rate():
-    rate = pipes.measure_pipe_throughput(1024, 50)
-    assert isinstance(rate, float) and rate > 0
-
-
-def test_one_way_pipe_throughput_is_a_positive_rate():
-    rate = pipes.measure_pipe_throughput(1024, 50, duplex=False)
-    assert isinstance(rate, float) and rate > 0
-
-
-def test_queue_throughput_is_a_positive_rate():
-    rate = pipes.measure_queue_throughput(1024, 50)
-    assert isinstance(rate, float) and rate > 0
-
-
 @pytest.mark.start_method_independent
-@pytest.mark.parametrize("fn", [pipes.measure_pipe_throughput, pipes.measure_queue_throughput])
-def test_throughput_rejects_nonsense(fn):
+def test_pipe_throughput_rejects_nonsense():
     with pytest.raises(ValueError):
-        fn(10, 0)
-
-
-def test_one_end_both_sends_and_receives(nbw):
-    assert _echo(context(), nbw.echo_upper) == ["AB", "CD"]
+        pipes.measure_pipe_throughput(10, 0)
+    with pytest.raises(ValueError):
+        pipes.measure_pipe_throughput(-1, 10)
 
 
 @pytest.mark.start_method_independent
@@ -96,44 +76,6 @@ def test_one_way_pipe_refuses_to_send_on_the_receive_end():
         r.send("x")
     r.close()
     w.close()
-
-
-def _reader(ctx, read_until_eof, close_inherited):
-    recv_end, send_end = ctx.Pipe(duplex=False)
-    result, report = ctx.Pipe(duplex=False)
-    args = (recv_end, report, send_end) if close_inherited else (recv_end, report)
-    p = ctx.Process(target=read_until_eof, args=args)
-    p.start()
-    recv_end.close()
-    report.close()
-    for i in range(7):
-        send_end.send(i)
-    send_end.close()
-    return p, result
-
-
-def test_reader_gets_eof_when_every_sending_copy_is_closed(nbw):
-    p, result = _reader(context(), nbw.read_until_eof, close_inherited=True)
-    assert result.poll(30)
-    assert result.recv() == 7
-    p.join(30)
-    result.close()
-    assert p.exitcode == 0
-
-
-@pytest.mark.start_method_independent  # fork on purpose, whatever MP_START_METHOD says
-@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
-def test_fork_child_keeping_its_inherited_copy_never_sees_eof(nbw):
-    p, result = _reader(multiprocessing.get_context("fork"), nbw.read_until_eof,
-                        close_inherited=False)
-    p.join(1.0)
-    try:
-        assert p.is_alive(), "the child should still be blocked in recv()"
-        assert not result.poll(0)
-    finally:
-        p.terminate()
-        p.join(10)
-        result.close()
 
 
 @pytest.mark.start_method_independent
@@ -185,12 +127,3 @@ def test_two_senders_rejects_unknown_kind():
         pipe_sharing.two_senders("socket")
 
 
-def test_square_server_check_accepts_a_right_answer_and_explains_the_starter():
-    assert pipe_exercises.check_square_server(workers.square_server).startswith("Right:")
-    assert pipe_exercises.check_square_server(workers.square_server_starter).startswith("No reply came back")
-
-
-def test_sum_until_eof_check_accepts_a_right_answer_and_explains_the_missing_close():
-    assert pipe_exercises.check_sum_until_eof(workers.sum_until_eof).startswith("Right:")
-    msg = pipe_exercises.check_sum_until_eof(workers.sum_until_eof_keeps_send_end, patience=1)
-    assert msg.startswith("No total after 1 s"), msg

@@ -166,14 +166,3 @@ def test_fetch_comparison_measures_four_ways(pool):
     assert all(len(s.samples) == 2 for s in result.values())
 
 
-@pytest.mark.start_method_independent
-def test_max_concurrency_counts_overlapping_spans():
-    a, b, c = Span("1", "a", 0.0, 1.0), Span("2", "b", 0.5, 1.5), Span("1", "c", 1.0, 2.0)
-    assert pool_bench.max_concurrency([a, c]) == 1  # touching is not overlapping
-    assert pool_bench.max_concurrency([a, b, c]) == 2
-    assert pool_bench.max_concurrency([a, a, a]) == 3
-    assert pool_bench.max_concurrency([]) == 0
-
-
-def test_apply_spans_never_overlap(pool):
-    assert pool_bench.max_concurrency(pool_bench.spans_apply(pool, 4, 0.01)) == 1

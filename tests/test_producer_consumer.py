@@ -1,6 +1,9 @@
 """Lecture 01: the workers the notebook teaches (its ``%%writefile pc_workers.py``
 cell, run as written) and the machinery in helpers/producer_consumer.py, in real
-child processes."""
+child processes. The demonstrations the notebook runs and prints (a truthy consumer,
+a polling consumer, a child that cannot exit before its item is read, a
+``queue.Queue`` under each start method, the fill levels) are checked by its own run;
+``drain`` is ``courselib.procs.drain`` (tests/test_procs.py)."""
 
 import importlib
 import multiprocessing
@@ -133,88 +136,6 @@ def test_an_edit_to_the_written_module_reaches_the_child(nbw):
 # --- the machinery in helpers ------------------------------------------------------
 
 
-def test_truthy_consumer_stops_at_zero_and_leaves_the_rest():
-    ctx = context()
-    q, results = ctx.Queue(), ctx.Queue()
-    for item in (0, 1, 2, pc.SENTINEL):
-        q.put(item)
-    c = ctx.Process(target=pc.consume_truthy, args=(q, results, "c"))
-    c.start()
-    report = results.get(timeout=T)
-    c.join(timeout=T)
-    assert report.items == [] and report.stopped_by == "falsy item"
-    assert pc.drain(q) == [1, 2, None]
-
-
-def test_polling_consumer_quits_before_a_late_producer():
-    ctx = context()
-    q, results, saw_empty = ctx.Queue(), ctx.Queue(), ctx.Event()
-    early = ctx.Process(target=tw.produce, args=(q, "early", 3))
-    early.start()
-    early.join(timeout=T)  # its items are in the pipe once it has exited
-    late = ctx.Process(target=pc.call_when_set, args=(saw_empty, tw.produce, q, "late", 4))
-    consumer = ctx.Process(target=pc.poll_until_empty, args=(q, results, "c", saw_empty))
-    _start(late, consumer)
-    report = results.get(timeout=T)
-    consumer.join(timeout=T)
-    late.join(timeout=T)
-    assert report.stopped_by == "empty"
-    assert report.items == [("early", i) for i in range(3)]
-    assert pc.drain(q) == [("late", i) for i in range(4)]
-
-
-def test_put_and_return_cannot_exit_until_the_parent_reads():
-    ctx = context()
-    q, returned = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=pc.put_and_return, args=(q, 1 << 22, returned))
-    child.start()
-    assert returned.wait(T)
-    child.join(timeout=0.5)
-    assert child.is_alive()  # its feeder thread still holds the 4 MiB item
-    assert len(q.get(timeout=T)) == 1 << 22
-    child.join(timeout=T)
-    assert child.exitcode == 0
-
-
-@pytest.mark.start_method_independent
-@pytest.mark.parametrize("method", multiprocessing.get_all_start_methods())
-def test_thread_queue_does_not_cross_processes(method):
-    line = pc.try_thread_queue(method)
-    if method == "fork":
-        assert "exit code 0" in line and line.endswith("holds 0")
-    else:
-        assert "TypeError" in line
-
-
-def test_call_after_signal_runs_the_function_in_the_child():
-    ctx = context()
-    q, started = ctx.Queue(), ctx.Event()
-    child = ctx.Process(target=pc.call_after_signal, args=(started, pc.put_three, q))
-    child.start()
-    assert started.wait(T)
-    assert [q.get(timeout=T) for _ in range(3)] == [1, 2, 3]
-    child.join(timeout=T)
-
-
-def test_fast_producer_slow_consumer_records_every_put_and_get():
-    ctx = context()
-    q, log = ctx.Queue(maxsize=2), ctx.Queue()
-    procs = _start(
-        ctx.Process(target=pc.record_puts, args=(q, 8, log)),
-        ctx.Process(target=pc.record_gets, args=(q, 8, 0.01, log)),
-    )
-    logs = dict(log.get(timeout=T) for _ in procs)
-    for p in procs:
-        p.join(timeout=T)
-    assert len(logs["put"]) == len(logs["get"]) == 8
-    for stamps in logs.values():
-        assert all(before <= after for before, after in stamps)
-        assert stamps == sorted(stamps)
-    _, levels = pc.fill_levels(logs["put"], logs["get"])
-    assert levels[-1] == 0 and len(levels) == 16
-    assert 0 <= min(levels) and max(levels) <= 2  # never outside 0..maxsize, whatever the timing
-
-
 @pytest.mark.start_method_independent
 def test_fill_levels_counts_puts_minus_gets_in_time_order():
     puts = [(0.9, 1.0), (1.9, 2.0), (2.9, 3.0)]
@@ -246,15 +167,6 @@ def test_fill_levels_rejects_more_gets_than_puts():
         pc.fill_levels([(0, 1)], [(1, 2), (2, 3)])
 
 
-@pytest.mark.start_method_independent
-def test_drain_returns_everything_then_stops():
-    q = queue.Queue()
-    for i in range(3):
-        q.put(i)
-    assert pc.drain(q, timeout=0.05) == [0, 1, 2]
-    assert pc.drain(q, timeout=0.05) == []
-
-
 def test_call_when_set_waits_for_the_event_then_runs_the_worker():
     ctx = context()
     q, go = ctx.Queue(), ctx.Event()
@@ -266,12 +178,6 @@ def test_call_when_set_waits_for_the_event_then_runs_the_worker():
     assert [q.get(timeout=T) for _ in range(2)] == [("late", 0), ("late", 1)]
     child.join(timeout=T)
     assert child.exitcode == 0
-
-
-@pytest.mark.start_method_independent
-def test_report_starts_empty():
-    r = pc.Report("x")
-    assert (r.items, r.spans, r.stopped_by) == ([], [], "")
 
 
 # --- the notebook's qsize() guard (macOS raises NotImplementedError) --------------

@@ -6,6 +6,7 @@ on the child has a timeout.
 
 from __future__ import annotations
 
+from courselib.procs import finish
 from courselib.startmethod import context
 
 
@@ -30,10 +31,7 @@ def check_square_server(square_server, ctx=None, numbers=(2, 3, 4, 10)) -> str:
         mine.send(None)
     except (EOFError, OSError):
         pass  # the server closed its end early; reported below
-    child.join(timeout=5)
-    if child.is_alive():
-        child.terminate()
-        child.join(timeout=5)
+    if finish([child], timeout=5):
         problem = problem or "the server did not stop after None: does it return when it receives None?"
     mine.close()
     if problem:
@@ -70,10 +68,7 @@ def check_sum_until_eof(sum_until_eof, ctx=None, patience: float = 10) -> str:
         total = result.recv() if result.poll(patience) else "nothing"
     except EOFError:
         total = "crashed"
-    child.join(timeout=0 if total == "nothing" else 10)
-    if child.is_alive():
-        child.terminate()
-        child.join(timeout=5)
+    finish([child], timeout=0 if total == "nothing" else 10)
     result.close()
     if total == "nothing":
         return (f"No total after {patience:g} s: the child is still waiting in recv(). It was handed send_end: "

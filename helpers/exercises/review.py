@@ -7,10 +7,10 @@ notebook's self-check cell can say in plain words what is still wrong.
 
 from __future__ import annotations
 
-import queue
 import time
 
-from helpers.review import WAIT_LIMIT, finish
+from courselib.procs import finish, get_or_none
+from helpers.review import WAIT_LIMIT
 from helpers.timing import now
 
 
@@ -30,33 +30,24 @@ def run_traffic(ctx, car, n_cars: int = 3, red_seconds: float = 0.3):
     arrived: set[str] = set()
     passed: dict[str, float] = {}
     green = None
-
-    def record(kind: str, name: str, stamp: float) -> None:
-        if kind == "arrived":
-            arrived.add(name)
-        else:
-            passed[name] = stamp
-
     try:
         deadline = time.monotonic() + WAIT_LIMIT
-        while (len(passed) < n_cars or green is None) and time.monotonic() < deadline:
+        while len(passed) < n_cars or green is None:
             if green is None and len(arrived) == n_cars:
                 time.sleep(red_seconds)
                 green = now()
                 light.set()
-            try:
-                record(*out.get(timeout=0.1))
-            except queue.Empty:
-                # every car has stopped and what each sent before exiting has been read
-                # (on a busy machine the last car can send and exit between the get()
-                # timing out and this check)
-                if not any(p.is_alive() for p in procs) and out.empty():
-                    break
-        while len(passed) < n_cars:  # what a car sent just before it exited
-            try:
-                record(*out.get(timeout=0.2))
-            except queue.Empty:
+                continue  # the cars may all have passed already (they ran the red light)
+            # None once the time is up, or every car has stopped and what each sent
+            # before exiting has been read
+            message = get_or_none(out, deadline, lambda: any(p.is_alive() for p in procs))
+            if message is None:
                 break
+            kind, name, stamp = message
+            if kind == "arrived":
+                arrived.add(name)
+            else:
+                passed[name] = stamp
     finally:
         light.set()
         finish(procs, timeout=5)

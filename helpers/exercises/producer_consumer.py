@@ -1,4 +1,5 @@
-"""Self-checks for the ungraded exercises of lecture 01.
+"""Self-checks for the ungraded exercises of lecture 01, the producer–consumer
+model (生产者消费者模型).
 
 Each ``check_*`` runs the student's code against real processes and returns a
 message in plain words: what is wrong and a hint, or that it is right. They
@@ -8,13 +9,20 @@ and must still run top to bottom), and they clean up every process they start.
 
 from __future__ import annotations
 
-import queue
 import time
 
+from courselib import procs
 from courselib.startmethod import context
-from helpers.producer_consumer import SENTINEL, call_after_signal, drain
+from helpers.producer_consumer import SENTINEL
 
 TIMEOUT = 30.0  # bound on each wait for a student's process (seconds)
+
+
+def call_after_signal(started, fn, *args):
+    """Set the Event ``started``, then run ``fn(*args)``: lets a check know the
+    student's process is running before it starts producing."""
+    started.set()
+    fn(*args)
 
 
 class _SentinelSpy:
@@ -62,16 +70,13 @@ def check_stop_consumers(finish, produce, consume, n_producers=2, n_items=5, n_c
     finish(producers, spy, n_consumers)
 
     # Clean up whatever the answer left undone, then judge.
-    for p in producers:
-        p.join(timeout=TIMEOUT)
+    procs.finish(producers, TIMEOUT)
     missing = n_consumers - spy.sentinels
     for _ in range(max(missing, 0)):
         q.put(SENTINEL)
-    reports = _reports(results, consumers)
-    for c in consumers:
-        c.join(timeout=TIMEOUT)
-        _stop(c)  # only one that did not stop (an edited consumer): its queues are discarded
-    extra = drain(q, timeout=0.2)
+    reports = _collect(results, consumers, len(consumers))
+    procs.finish(consumers, TIMEOUT)  # stops only one that did not (an edited consumer): its queues are discarded
+    extra = procs.drain(q, quiet=0.2)
     consumed = sum(len(getattr(r, "items", ())) for r in reports)
 
     problems = []
@@ -118,22 +123,21 @@ def check_polling_consumer(consumer, n_items=6, gap=0.15):
     child = ctx.Process(target=call_after_signal, args=(started, consumer, q, results))
     child.start()
     if not started.wait(TIMEOUT):
-        _stop(child)
+        procs.finish([child], 0)
         return "Your consumer process did not start: is the module importable?"
     for i in range(n_items):
         time.sleep(gap)  # the producer needs time to make each item
         q.put(i)
     q.put(SENTINEL)
 
-    got = _result(results, child)
-    child.join(timeout=TIMEOUT)
+    got = procs.get_or_none(results, time.monotonic() + TIMEOUT, child.is_alive)
+    procs.finish([child], TIMEOUT)
     if got is None:
-        _stop(child)
         return (
             f"Your consumer sent nothing back within {TIMEOUT:.0f} s "
             f"(exit code {child.exitcode}): it must end with results.put(list_of_items)."
         )
-    left = [x for x in drain(q, timeout=0.2) if x is not SENTINEL]
+    left = [x for x in procs.drain(q, quiet=0.2) if x is not SENTINEL]
     if left:
         return (
             "Not yet: some items were never consumed (they are still in the queue). Your "
@@ -166,21 +170,8 @@ def check_task_done(consumer, n_items=8, n_consumers=2):
     for _ in consumers:
         jq.put(SENTINEL)
 
-    squares = []
-    deadline = time.monotonic() + TIMEOUT
-    while len(squares) < n_items and time.monotonic() < deadline:
-        try:
-            squares.append(results.get(timeout=0.2))
-        except queue.Empty:
-            # all consumers gone and all they sent read (a consumer may send and exit
-            # between the get() timing out and this check)
-            if not any(c.is_alive() for c in consumers) and results.empty():
-                break
-    for c in consumers:
-        c.join(timeout=TIMEOUT)
-    hung = [c for c in consumers if c.is_alive()]
-    for c in hung:
-        _stop(c)
+    squares = _collect(results, consumers, n_items)
+    hung = procs.finish(consumers, TIMEOUT)
     crashed = [c.exitcode for c in consumers if c not in hung and c.exitcode != 0]
 
     missing = 0  # every consumer has exited: no task_done() can come any more
@@ -218,37 +209,14 @@ def check_task_done(consumer, n_items=8, n_consumers=2):
     )
 
 
-def _reports(results, children):
-    """One message from each child, read until all have arrived or no child is left
-    to send one (a child may send and exit between a get() timing out and the check)."""
+def _collect(results, children, n):
+    """Up to ``n`` messages from ``results``, read until they have all arrived or no
+    child is left to send one (what a child sent just before exiting included)."""
     got = []
     deadline = time.monotonic() + TIMEOUT
-    while len(got) < len(children) and time.monotonic() < deadline:
-        try:
-            got.append(results.get(timeout=0.2))
-        except queue.Empty:
-            if not any(c.is_alive() for c in children) and results.empty():
-                break
+    while len(got) < n:
+        item = procs.get_or_none(results, deadline, lambda: any(c.is_alive() for c in children))
+        if item is None:
+            break
+        got.append(item)
     return got
-
-
-def _result(results, child):
-    """The child's one message, or None if it exits (or stalls) without sending one."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            return results.get(timeout=0.2)
-        except queue.Empty:
-            if not child.is_alive():
-                try:  # it may have put just before exiting
-                    return results.get(timeout=0.5)
-                except queue.Empty:
-                    return None
-    return None
-
-
-def _stop(child):
-    """Last resort for a student's process that will not stop: its queues are discarded."""
-    if child.is_alive():
-        child.terminate()
-    child.join(timeout=5)
