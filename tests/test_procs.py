@@ -1,12 +1,34 @@
+import json
+import multiprocessing
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import namedtuple
 
 import psutil
 import pytest
+from late_queue import LateQueue
 
-from courselib.procs import kill_all, kill_tree, marked, still_running, terminate_then_kill, tree
+from courselib.procs import (
+    drain,
+    finish,
+    get_or_none,
+    is_mp_helper,
+    kill_all,
+    kill_session,
+    kill_tree,
+    marked,
+    max_concurrency,
+    posix_sessions,
+    still_running,
+    terminate_then_kill,
+    tree,
+)
+from courselib.startmethod import context
 
 pytestmark = pytest.mark.start_method_independent
 
@@ -102,3 +124,260 @@ def test_still_running_counts_a_zombie_as_ended_and_waits_for_the_rest():
         for p in (quick, slow):
             p.kill()
             p.wait(timeout=10)
+
+
+# --- is this a multiprocessing helper process? ------------------------------------
+
+TRACKER_AND_SLEEPER = (
+    "import subprocess, sys\n"
+    "from multiprocessing import resource_tracker\n"
+    "import psutil\n"
+    "sleeper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+    "resource_tracker.ensure_running()\n"
+    "tracker = [c.pid for c in psutil.Process().children() if c.pid != sleeper.pid]\n"
+    "print(tracker[0], sleeper.pid, flush=True)\n"
+    "sys.stdin.readline()\n"
+    "sleeper.kill()\n"
+    "sleeper.wait(30)\n"
+)
+
+
+def test_is_mp_helper_knows_the_resource_tracker_from_an_ordinary_child():
+    """Both are children of one process; only the tracker is multiprocessing's own."""
+    popen = subprocess.Popen([sys.executable, "-c", TRACKER_AND_SLEEPER],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        tracker, sleeper = (psutil.Process(int(pid)) for pid in popen.stdout.readline().split())
+        assert is_mp_helper(tracker)
+        assert not is_mp_helper(sleeper)
+        assert not is_mp_helper(psutil.Process())
+    finally:
+        popen.communicate("\n", timeout=30)
+    assert not is_mp_helper(sleeper)  # gone: psutil cannot read it, and says no
+
+
+def _forkserver_child():
+    """A child started through the fork server (it sleeps), and the fork server."""
+    ctx = multiprocessing.get_context("forkserver")
+    child = ctx.Process(target=time.sleep, args=(60,))
+    child.start()
+    return child, psutil.Process(psutil.Process(child.pid).ppid())
+
+
+needs_forkserver = pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork server here")
+
+
+@needs_forkserver
+def test_is_mp_helper_knows_the_fork_server():
+    child, server = _forkserver_child()
+    try:
+        assert server.pid != os.getpid() and is_mp_helper(server)
+    finally:
+        finish([child], 0)
+
+
+@needs_forkserver
+@pytest.mark.xfail(strict=True, reason="a fork server's child has the fork server's command "
+                   "line (fork without exec), so is_mp_helper takes it for the server")
+def test_is_mp_helper_does_not_take_a_fork_server_child_for_the_server():
+    child, _ = _forkserver_child()
+    try:
+        assert not is_mp_helper(psutil.Process(child.pid))
+    finally:
+        finish([child], 0)
+
+
+# --- ending processes: descendants, a session --------------------------------------
+
+KILL_DESCENDANTS = (
+    "import json, subprocess, sys\n"
+    "from multiprocessing import resource_tracker\n"
+    "import psutil\n"
+    "from courselib.procs import kill_descendants, still_running\n"
+    "parent = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stdout=subprocess.PIPE, text=True)\n"
+    "grandchild = psutil.Process(int(parent.stdout.readline()))\n"
+    "resource_tracker.ensure_running()\n"
+    "keep = sys.argv[2] == 'keep'\n"
+    "killed = kill_descendants(keep_mp_helpers=keep)\n"
+    "left = psutil.Process().children(recursive=True)\n"
+    "print(json.dumps({'killed': sorted(p.pid for p in killed),\n"
+    "                  'expected': sorted([parent.pid, grandchild.pid]),\n"
+    "                  'running': [p.pid for p in still_running(killed, 5)],\n"
+    "                  'left_helpers': [p.pid for p in left if 'resource_tracker' in ' '.join(p.cmdline())]}))\n"
+)
+
+
+@pytest.mark.parametrize("keep", ["keep", "all"])
+def test_kill_descendants_kills_children_and_grandchildren_but_keeps_the_tracker(keep):
+    """Run in a process of its own: here it would kill what other tests started."""
+    out = subprocess.run([sys.executable, "-c", KILL_DESCENDANTS, PARENT_OF_SLEEPER, keep],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    report = json.loads(out)
+    assert report["running"] == []
+    if keep == "keep":
+        assert report["killed"] == report["expected"]
+        assert len(report["left_helpers"]) == 1  # the resource tracker is still there
+    else:
+        assert set(report["expected"]) < set(report["killed"])  # the tracker too
+        assert report["left_helpers"] == []
+
+
+@pytest.mark.skipif(not posix_sessions(), reason="no POSIX sessions (Windows)")
+def test_kill_session_kills_every_process_of_the_group():
+    popen = subprocess.Popen([sys.executable, "-c", PARENT_OF_SLEEPER], stdout=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    child = psutil.Process(int(popen.stdout.readline()))
+    leader = psutil.Process(popen.pid)
+    try:
+        assert os.getpgid(child.pid) == popen.pid != os.getpgid(0)
+        kill_session(popen.pid)
+        popen.wait(timeout=30)
+        assert popen.returncode == -9
+        assert still_running([child], timeout=10) == []
+        assert not still_running([leader])
+    finally:
+        kill_all([leader, child])
+    kill_session(popen.pid)  # a group that is gone: nothing to do, no error
+
+
+def test_kill_session_does_nothing_where_there_are_no_sessions(monkeypatch):
+    import courselib.procs as procs
+
+    popen, proc = _start("import time; time.sleep(60)")
+    monkeypatch.setattr(procs, "posix_sessions", lambda: False)
+    try:
+        kill_session(popen.pid)
+        assert still_running([proc], timeout=0.3) == [proc]
+    finally:
+        kill_all([proc])
+
+
+# --- multiprocessing processes and queues we started ------------------------------
+
+
+def test_finish_joins_what_ends_and_terminates_what_does_not():
+    ctx = context()
+    quick = ctx.Process(target=time.sleep, args=(0,))
+    stuck = [ctx.Process(target=time.sleep, args=(60,)) for _ in range(2)]
+    for p in (quick, *stuck):
+        p.start()
+    start = time.monotonic()
+    assert finish([quick, *stuck], timeout=2) == stuck
+    # one deadline for all: the second stuck process gets no 2 s of its own
+    assert time.monotonic() - start < 3.5
+    assert quick.exitcode == 0
+    for p in stuck:
+        assert not p.is_alive()
+        if sys.platform != "win32":
+            assert p.exitcode == -signal.SIGTERM
+    assert finish([], timeout=1) == []
+
+
+def _put_and_exit(q, item):
+    q.put(item)
+
+
+def test_get_or_none_returns_what_arrives():
+    ctx = context()
+    q = ctx.Queue()
+    writer = ctx.Process(target=_put_and_exit, args=(q, "hello"))
+    writer.start()
+    try:
+        assert get_or_none(q, time.monotonic() + 30, writer.is_alive) == "hello"
+    finally:
+        finish([writer], 30)
+
+
+def test_get_or_none_waits_for_the_deadline_while_a_writer_lives():
+    q = queue.Queue()
+    start = time.monotonic()
+    assert get_or_none(q, start + 0.5, lambda: True) is None
+    assert 0.5 <= time.monotonic() - start < 5
+
+
+def test_get_or_none_gives_up_soon_once_the_writers_are_gone():
+    q = queue.Queue()
+    start = time.monotonic()
+    assert get_or_none(q, start + 30, lambda: False, last_look=0.2) is None
+    assert time.monotonic() - start < 5
+
+
+def test_get_or_none_reads_what_a_writer_put_just_before_it_exited():
+    """The race behind "results lost on a busy machine": the writer puts its item and
+    exits while get() is timing out, so the item is there when "is it alive?" says no."""
+    ctx = context()
+    q = ctx.Queue()
+    late = LateQueue(q)  # its first get() waits 1.5 s, then says Empty
+    writer = ctx.Process(target=_put_and_exit, args=(q, "last words"))
+    writer.start()
+    try:
+        assert get_or_none(late, time.monotonic() + 30, writer.is_alive) == "last words"
+    finally:
+        finish([writer], 30)
+
+
+def test_drain_reads_everything_then_stops_when_quiet():
+    q = queue.Queue()
+    for i in (0, 1, None, 2):  # None is an item like any other
+        q.put(i)
+    assert drain(q, quiet=0.05) == [0, 1, None, 2]
+    start = time.monotonic()
+    assert drain(q, quiet=0.3) == []
+    assert 0.3 <= time.monotonic() - start < 5
+
+
+def test_drain_stops_at_its_limit_on_a_queue_that_never_goes_quiet():
+    q, stop = queue.Queue(), threading.Event()
+
+    def chatter():
+        while not stop.wait(0.01):
+            q.put("more")
+
+    thread = threading.Thread(target=chatter)
+    thread.start()
+    try:
+        start = time.monotonic()
+        got = drain(q, quiet=0.5, limit=0.5)
+        assert got and time.monotonic() - start < 2
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+class _BreaksAfter:
+    """A queue whose writer died while writing: items, then EOFError."""
+
+    def __init__(self, items, error):
+        self._items, self._error = list(items), error
+
+    def get(self, timeout=None):
+        if self._items:
+            return self._items.pop(0)
+        raise self._error
+
+
+@pytest.mark.parametrize("error", [EOFError, OSError, ValueError])
+def test_drain_returns_what_came_before_a_queue_broke(error):
+    assert drain(_BreaksAfter([1, 2], error())) == [1, 2]
+
+
+# --- a measurement --------------------------------------------------------------------
+
+
+Span = namedtuple("Span", "start end")  # anything with .start and .end, like helpers.timing.Span
+
+
+def test_max_concurrency_counts_spans_open_at_one_instant():
+    def spans(*pairs):
+        return [Span(a, b) for a, b in pairs]
+
+    assert max_concurrency([]) == 0
+    assert max_concurrency(spans((0, 1))) == 1
+    assert max_concurrency(spans((0, 1), (1, 2), (2, 3))) == 1  # touching ends do not overlap
+    assert max_concurrency(spans((0, 3), (1, 2), (1.5, 4))) == 3
+    assert max_concurrency(spans((0, 2), (1, 3), (2.5, 4))) == 2
+    assert max_concurrency(spans((0, 1), (0, 1), (0, 1))) == 3  # the same span three times
+    # plain (start, end) pairs count the same way
+    assert max_concurrency([(0, 2), (1, 3), (4, 6), (5, 7)]) == 2
+    assert max_concurrency([(1, 2), (0, 1)]) == 1  # in any order
