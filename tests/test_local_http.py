@@ -7,7 +7,6 @@ import urllib.error
 import pytest
 from pool_test_workers import fetch
 
-from helpers import context
 from helpers.local_http import DelayServer
 from helpers.timing import now
 
@@ -67,12 +66,3 @@ def test_start_twice_and_negative_delay_are_errors():
             server.start()
 
 
-def test_pool_workers_can_fetch():
-    with DelayServer(delay=0.01) as server:
-        urls = [server.url(f"/p{i}") for i in range(4)]
-        with context().Pool(2) as pool:
-            results = pool.map_async(fetch, urls).get(timeout=60)
-            pool.close()
-            pool.join()
-    assert [r[0] for r in results] == urls
-    assert [r[2] for r in results] == [f"page /p{i}\n" for i in range(4)]

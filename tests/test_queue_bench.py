@@ -1,23 +1,16 @@
-"""measure_queue_throughput (helpers/queue_bench.py); no speed is asserted."""
+"""measure_queue_throughput (helpers/queue_bench.py); no speed is asserted. Lectures 01,
+02 and 05 measure 16 B to 1 MiB items through it (also as ``pc.`` and ``pipes.``)
+under every start method; here only what they do not: empty items, the default
+context, and arguments that make no sense."""
 
 import pytest
 
-from helpers import context, producer_consumer
 from helpers.queue_bench import measure_queue_throughput
 
 
-@pytest.mark.parametrize("item_bytes", [0, 100, 1 << 20])
-def test_returns_a_positive_rate(item_bytes):
-    rate = measure_queue_throughput(item_bytes, 20, ctx=context())
+def test_empty_items_on_the_default_context():
+    rate = measure_queue_throughput(0, 20)
     assert isinstance(rate, float) and rate > 0
-
-
-def test_ctx_defaults_to_the_course_context():
-    assert measure_queue_throughput(10, 5) > 0
-
-
-def test_is_reexported_for_the_summary_notebook():
-    assert producer_consumer.measure_queue_throughput is measure_queue_throughput
 
 
 @pytest.mark.start_method_independent
