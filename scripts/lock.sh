@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerate requirements.lock from pyproject.toml's dependencies and extras:
+# one lock for every platform and every Python the project supports (uv's
+# universal resolution), keeping the versions already locked unless --upgrade
+# (or --upgrade-package NAME) is given.
+# Usage: scripts/lock.sh PYTHON [uv pip compile options]   (make lock [UPGRADE=1])
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=$1
+shift
+scripts/ensure-uv.sh "$py" || { echo "error: could not install uv into $py's environment" >&2; exit 1; }
+"$py" -m uv pip compile pyproject.toml --extra lab --extra teacher --extra test \
+  --universal --python-version 3.11 --custom-compile-command "make lock" \
+  --quiet -o requirements.lock "$@"
