@@ -24,7 +24,14 @@ def answer_timeout() -> float:
 
 class ServerError(AssertionError):
     """The server under test misbehaved; the message says how, in words for students
-    (the runner reports it as the question's problem)."""
+    (the runner reports it as the question's problem).
+
+    Where it reaches a notebook (the hw3 notebook's demo cells run
+    :func:`hwcheck.tcpserver_harness.running_server` in the kernel) it shows as its
+    message only (``_render_traceback_``), not as a traceback through the course's code."""
+
+    def _render_traceback_(self) -> list[str]:
+        return ["The server is not right yet:", *str(self).splitlines()]
 
 
 class LineClient(lineclient.LineClient):

@@ -195,6 +195,9 @@ def test_failures_render_as_plain_words(modules):
     err = CheckFailed(message)
     assert err._render_traceback_() == f"CheckFailed: {message}".splitlines()
     assert isinstance(err, AssertionError)
+    # the demo cells' harness, run in the kernel itself, fails the same way
+    lines = tcpclient.ServerError("one\ntwo")._render_traceback_()
+    assert lines[1:] == ["one", "two"] and "Traceback" not in "".join(lines)
 
 
 @pytest.mark.start_method_independent
