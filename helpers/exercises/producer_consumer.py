@@ -75,7 +75,8 @@ def check_stop_consumers(finish, produce, consume, n_producers=2, n_items=5, n_c
     for _ in range(max(missing, 0)):
         q.put(SENTINEL)
     reports = _collect(results, consumers, len(consumers))
-    procs.finish(consumers, TIMEOUT)  # stops only one that did not (an edited consumer): its queues are discarded
+    # terminates only a consumer that did not stop (an edited one): its queues are discarded
+    procs.finish(consumers, TIMEOUT)
     extra = procs.drain(q, quiet=0.2)
     consumed = sum(len(getattr(r, "items", ())) for r in reports)
 
