@@ -119,12 +119,28 @@ _MP_HELPER_MARKS = ("multiprocessing.resource_tracker", "multiprocessing.forkser
 
 
 def is_mp_helper(proc: psutil.Process) -> bool:
-    """Whether ``proc`` is multiprocessing's resource tracker or fork server."""
-    try:
-        cmd = " ".join(proc.cmdline())
-    except psutil.Error:
+    """Whether ``proc`` is multiprocessing's resource tracker or fork server.
+
+    A process the fork server forks for the user keeps the server's command line
+    (fork without exec): it is the user's, recognised by its parent being a fork
+    server too."""
+    cmd = _cmdline(proc)
+    if _MP_HELPER_MARKS[0] in cmd:
+        return True
+    if _MP_HELPER_MARKS[1] not in cmd:
         return False
-    return any(mark in cmd for mark in _MP_HELPER_MARKS)
+    try:
+        parent = proc.parent()
+    except psutil.Error:
+        parent = None
+    return parent is None or _MP_HELPER_MARKS[1] not in _cmdline(parent)
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def kill_descendants(keep_mp_helpers: bool = True, timeout: float = 5.0) -> list[psutil.Process]:

@@ -178,8 +178,6 @@ def test_is_mp_helper_knows_the_fork_server():
 
 
 @needs_forkserver
-@pytest.mark.xfail(strict=True, reason="a fork server's child has the fork server's command "
-                   "line (fork without exec), so is_mp_helper takes it for the server")
 def test_is_mp_helper_does_not_take_a_fork_server_child_for_the_server():
     child, _ = _forkserver_child()
     try:
