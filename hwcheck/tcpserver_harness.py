@@ -3,7 +3,7 @@ free port of 127.0.0.1, and stop it, whatever happens, within a bounded time.
 
 :func:`running_server` starts the server and, on leaving its block, sets the
 server's ``stop`` event, waits a bounded time, then kills the server and every
-process it started (with psutil, so it works on every platform). Whether a server
+process it started (courselib.procs: psutil, so it works on every platform). Whether a server
 that had to be killed, or left a process or a listening socket, fails the check is
 up to the caller (``check_stop``): only the clean-stop question reports it, so a
 server that does not stop loses those points only. Everything binds and connects
@@ -226,21 +226,12 @@ def _wait_ready(proc, ready, start_timeout: float, name: str) -> tuple[str, int]
 
 def _stop_and_check(proc, server, ready, stop_timeout: float, report: bool) -> None:
     """Stop the server (bounded), kill what is left, fail if anything was left."""
-    root = None
-    try:
-        root = psutil.Process(proc.pid)
-    except psutil.Error:
-        pass
+    # read the tree while the server runs: its orphans cannot be found through it later
+    root, *below = tree(proc.pid) or [None]
     if server is not None:
         server.remember_descendants()
     known = list(server.descendants.values()) if server else []
-    if root is not None:
-        try:
-            known += [
-                p for p in root.children(recursive=True) if p.pid not in {k.pid for k in known}
-            ]
-        except psutil.Error:
-            pass
+    known += [p for p in below if p.pid not in {k.pid for k in known}]
     proc.join(stop_timeout)
     problems = []
     if proc.is_alive():
