@@ -69,7 +69,8 @@ def check_line_at_a_time(serve_one: Callable, clients: int = 2, lines: int = 4,
     awaited before the next). Stopping cleanly is not checked here."""
     texts = (["hello", "abc汉字ß", "Several words, punctuation: ok!", ""]
              + sample_lines(max(0, lines - 4), seed))[:lines]
-    with running_server(serve_one, workers=None, check_stop=False, ctx=ctx) as server, explained(server):
+    with running_server(serve_one, workers=None, check_stop=False, ctx=ctx) as server, \
+            explained(server):
         for i in range(clients):
             who = f"client {i + 1} of {clients} (one after the other): "
             try:
@@ -103,7 +104,8 @@ def check_framing(handle_client: Callable, big: bool = False, stream: int = 0,
     arrives, then (hidden) a 64 KiB line, a stream cut at random points and, on a new
     connection, 1 MiB without a newline (an ERROR line or the connection closed)."""
     handler = functools.partial(serve_with_handler, handle_client)
-    with running_server(handler, workers=None, check_stop=False, ctx=ctx) as server, explained(server):
+    with running_server(handler, workers=None, check_stop=False, ctx=ctx) as server, \
+            explained(server):
         with LineClient(server.address) as client:
             data = "split line 汉字\n".encode()
             for i in range(len(data)):
@@ -261,7 +263,8 @@ def check_bad_clients(serve: Callable, workers: int = 2, rude: int = 3,
     silent clients as workers are closed after ``idle_timeout`` seconds so a new client
     is still answered. Each line is sent whole. Stopping cleanly is checked too."""
     io_timeout = answer_timeout()
-    with running_server(serve, workers, idle_timeout=idle_timeout, ctx=ctx) as server, explained(server):
+    with running_server(serve, workers, idle_timeout=idle_timeout, ctx=ctx) as server, \
+            explained(server):
         with LineClient(server.address) as client:
             for bad in invalid:
                 client.send(bad + b"\n")
@@ -341,7 +344,8 @@ def check_shutdown(serve: Callable, workers: int = 2, clients: int = 1, ctx=None
     try:
         # idle_timeout=60: the server must close the idle connections itself on stop,
         # well within the runner's STOP_TIMEOUT, instead of waiting for the clients.
-        with running_server(serve, workers, idle_timeout=60.0, ctx=ctx) as server, explained(server):
+        with running_server(serve, workers, idle_timeout=60.0, ctx=ctx) as server, \
+                explained(server):
             socks.append(LineClient(server.address))
             expect_answer(socks[0], "before stop", "before stop: ")
             wait_workers_settled(server, workers)

@@ -281,6 +281,7 @@ def test_hidden_check_runs_the_tables_hidden_workload(tmp_path, monkeypatch, cap
         check("hw2", "q2")
 
 
+@independent
 def test_runner_works_when_started_from_anywhere(tmp_path):
     """The runner as the grader would start it: `python -I -m hwcheck.runner SPEC REPORT`
     from a neutral folder, and nothing else on the command line."""
