@@ -1,6 +1,6 @@
 """Benchmark: plain sequential `nbgrader autograde` vs `course-grade` (make grade).
 
-Generates one small course (tests/grading_fixtures/course.py) with N submissions
+Generates one small course (tests/support/course.py) with N submissions
 (default 40: mostly correct, some slow, a few deadlocking), copies it twice and
 grades one copy each way, side by side in one run, with the same per-cell limit.
 Prints both wall times, the ratio, and how long the deadlocking students took.
@@ -30,12 +30,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from grading_fixtures import course as fx  # noqa: E402
+from tests.support import course as fx  # noqa: E402
+from tests.support.nbgrader_cli import nbgrader  # noqa: E402
 
-SLOW = fx.CORRECT + "import time\ntime.sleep(3)\n"
-DEADLOCK = "import threading\nlock = threading.Lock()\nlock.acquire()\nlock.acquire()\n" + fx.CORRECT
+SLOW = fx.GA_CORRECT + "import time\ntime.sleep(3)\n"
+DEADLOCK = "import threading\nlock = threading.Lock()\nlock.acquire()\nlock.acquire()\n" + fx.GA_CORRECT
 
 
 def kinds(n: int) -> dict[str, str]:
@@ -47,7 +48,7 @@ def kinds(n: int) -> dict[str, str]:
         elif i < n_dead + n_slow:
             out[f"s{i:02d}_slow"] = SLOW
         else:
-            out[f"s{i:02d}_ok"] = fx.CORRECT
+            out[f"s{i:02d}_ok"] = fx.GA_CORRECT
     return out
 
 
@@ -62,7 +63,7 @@ def gradebook_scores(course: Path) -> dict[str, float]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        return {s.student.id: s.score for s in gb.find_assignment(fx.ASSIGNMENT).submissions}
+        return {s.student.id: s.score for s in gb.find_assignment(fx.GA).submissions}
 
 
 def main() -> int:
@@ -82,19 +83,19 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
     try:
-        base = fx.make_course(tmp / "plain")
+        base = fx.ga_course(tmp / "plain")
         subs = kinds(args.students)
         for student, answer in subs.items():
-            fx.make_submission(base, student, answer)
+            fx.ga_submit(base, student, answer)
         shutil.copytree(base, tmp / "ours")
         bindir = Path(sys.executable).parent
 
         def run_plain():
-            return timed([str(bindir / "nbgrader"), "autograde", fx.ASSIGNMENT,
+            return timed([str(bindir / "nbgrader"), "autograde", fx.GA,
                           f"--Execute.timeout={args.cell_timeout}"], base)
 
         def run_ours():
-            return timed([str(bindir / "course-grade"), fx.ASSIGNMENT, "--course",
+            return timed([str(bindir / "course-grade"), fx.GA, "--course",
                           str(tmp / "ours"), "--workers", str(args.workers),
                           "--cell-timeout", str(args.cell_timeout), "--no-feedback"],
                          tmp / "ours")
@@ -118,7 +119,7 @@ def main() -> int:
         print(f"  ratio: {plain_s / ours_s:.2f}x faster  (target >= 1.7x on 2 cores)")
         same = gradebook_scores(base) == gradebook_scores(tmp / "ours")
         print(f"  identical scores in both gradebooks: {'yes' if same else 'NO'}")
-        with (tmp / "ours" / "grades" / f"{fx.ASSIGNMENT}.csv").open() as fh:
+        with (tmp / "ours" / "grades" / f"{fx.GA}.csv").open() as fh:
             rows = list(csv.DictReader(fh))
         for kind in ("deadlock", "slow", "ok"):
             secs = [float(r["seconds"]) for r in rows if r["student_id"].endswith(kind)]
@@ -135,22 +136,20 @@ def main() -> int:
 
 
 def bench_homework(args) -> int:
-    import hw_course as hc
-
     load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="bench-grade-"))
     try:
         if args.homework == "ga":
-            course = fx.make_course(tmp / "course")
+            course = fx.ga_course(tmp / "course")
             for i in range(args.students):
-                fx.make_submission(course, f"s{i:02d}")
+                fx.ga_submit(course, f"s{i:02d}")
         else:
-            course = hc.make_course(tmp, args.homework)
-            hc.nbgrader(["generate_assignment", args.homework, "--force"], course, timeout=300)
+            course = fx.make_course(tmp, args.homework)
+            nbgrader(["generate_assignment", args.homework, "--force"], course, timeout=300)
             release_nb = course / "release" / args.homework / f"{args.homework}.ipynb"
             for i in range(args.students):
-                hc.submit(course, args.homework, f"s{i:02d}",
-                          hc.submission(release_nb, args.homework, "correct"))
+                fx.submit(course, args.homework, f"s{i:02d}",
+                          fx.submission(release_nb, args.homework, "correct"))
         bindir = Path(sys.executable).parent
         secs, proc = timed([str(bindir / "course-grade"), args.homework, "--course", str(course),
                             "--workers", str(args.workers), "--no-feedback"], course)

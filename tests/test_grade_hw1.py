@@ -5,14 +5,13 @@ the sandboxed, parallel grader gives the scores and feedback words that plain
 from __future__ import annotations
 
 import html
-import subprocess
-import sys
 
 import pytest
-from hw_course import make_course, nbgrader, strip_ansi, submission, submit
 from test_hw_roundtrip import HW1
 
 from course_tools.grade import sandbox
+from tests.support.course import make_course, submission, submit
+from tests.support.nbgrader_cli import course_grade, grade_rows, nbgrader, strip_ansi
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(25),
@@ -31,16 +30,10 @@ def test_hw1_samples_graded_in_the_sandbox(tmp_path):
     release_nb = course / "release" / "hw1" / "hw1.ipynb"
     for name in SAMPLES:
         submit(course, "hw1", name, submission(release_nb, "hw1", name))
-    proc = subprocess.run(
-        [sys.executable, "-m", "course_tools.grade.cli", "hw1", "--course", str(course),
-         "--workers", "2"],
-        capture_output=True, text=True, timeout=360)
+    proc = course_grade(course, "hw1", "--workers", "2", timeout=360)
     assert proc.returncode == 0, proc.stderr[-3000:]
     print(proc.stdout)
-    import csv
-
-    with (course / "grades" / "hw1.csv").open() as fh:
-        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    rows = grade_rows(course, "hw1")
     assert {n: float(rows[n]["score"]) for n in SAMPLES} == {n: float(HW1[n][0]) for n in SAMPLES}
     assert "worker not picklable under spawn" in rows["notebook_workers"]["reasons"]
     assert rows["correct"]["reasons"] == ""

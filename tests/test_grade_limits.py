@@ -1,21 +1,18 @@
 """The time limits, with a kernel that ignores interrupts: the per-notebook limit
 ends it (cells after it fail with a message), and the hard per-submission limit
-kills the worker and everything it started; a fresh worker grades the next one."""
+kills the worker and everything it started; a fresh worker grades the next one.
+The good student hands in through an LMS export (``--lms``)."""
 
 from __future__ import annotations
 
-import csv
 import shutil
-import subprocess
-import sys
-import time
 import zipfile
 
 import pytest
-from grading_fixtures import course as fx
 
-from tests.plugins import leftovers as course_leftovers
 from course_tools.grade import sandbox
+from tests.support import course as fx
+from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(42),
@@ -27,22 +24,17 @@ SPIN = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:
 SLOW = "import time\ntime.sleep(10)\n"
 
 
-def grade(root, *args):
-    start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "course_tools.grade.cli", "ga", "--course", str(root),
-         "--workers", "1", "--no-feedback", *args],
-        capture_output=True, text=True, timeout=240)
+def grade(root, *args) -> dict[str, dict]:
+    proc = course_grade(root, fx.GA, "--workers", "1", "--no-feedback", *args, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    with (root / "grades" / "ga.csv").open() as fh:
-        return {r["student_id"]: r for r in csv.DictReader(fh)}, time.monotonic() - start
+    return grade_rows(root, fx.GA)
 
 
 def test_notebook_limit_and_hard_limit(tmp_path):
-    root = fx.make_course(tmp_path / "course")
-    fx.make_submission(root, "a_slow", SLOW + fx.CORRECT)
+    root = fx.ga_course(tmp_path / "course")
+    fx.ga_submit(root, "a_slow", SLOW + fx.GA_CORRECT)
     # b_good hands in through the LMS: a zip named the Canvas way
-    good = fx.make_submission(root, "b_good")
+    good = fx.ga_submit(root, "b_good")
     export = tmp_path / "export.zip"
     with zipfile.ZipFile(export, "w") as zf:
         zf.write(good, "bgood_4711_0815_ga.ipynb")  # <login>_<ids>_<file>
@@ -50,27 +42,23 @@ def test_notebook_limit_and_hard_limit(tmp_path):
 
     # 8 s of cell time per notebook: the 10 s answer cell is stopped at 8 s and
     # the test cells after it are not run
-    rows, _ = grade(root, "--cell-timeout", "30", "--notebook-timeout", "8", "--lms", str(export))
-    assert float(rows["bgood"]["score"]) == fx.MAX_SCORE
+    rows = grade(root, "--cell-timeout", "30", "--notebook-timeout", "8", "--lms", str(export))
+    assert float(rows["bgood"]["score"]) == fx.GA_MAX_SCORE
     shutil.move(root / "submitted" / "bgood", root / "submitted" / "b_good")
     slow = rows["a_slow"]
     assert "timeout in cell 2 (answer)" in slow["reasons"]
     assert "notebook time limit reached: cell 3 (test_square)" in slow["reasons"]
     assert float(slow["score"]) == 0
 
-    # a kernel that ignores interrupts, under a hard limit of 8 s: its worker and
-    # everything it started are killed, and a fresh worker grades the next student
-    fx.make_submission(root, "a0_spin", SPIN + fx.CORRECT)
-    rows, _ = grade(root, "--force", "--student", "a0_spin", "--student", "b_good",
-                    "--cell-timeout", "60", "--notebook-timeout", "60", "--hard-limit", "8")
+    # a kernel that ignores interrupts, under a hard limit of 12 s (b_good must fit in
+    # it too, on a busy machine): its worker and everything it started are killed,
+    # and a fresh worker grades the next student
+    fx.ga_submit(root, "a0_spin", SPIN + fx.GA_CORRECT)
+    rows = grade(root, "--force", "--student", "a0_spin", "--student", "b_good",
+                 "--cell-timeout", "60", "--notebook-timeout", "60", "--hard-limit", "12")
     spin = rows["a0_spin"]
     assert spin["status"] == "failed"
-    assert "hard limit of 8 s (everything killed)" in spin["reasons"]
+    assert "hard limit of 12 s (everything killed)" in spin["reasons"]
     assert float(spin["score"]) == 0
-    assert float(rows["b_good"]["score"]) == fx.MAX_SCORE
+    assert float(rows["b_good"]["score"]) == fx.GA_MAX_SCORE, rows["b_good"]
     assert leftovers() == []
-
-
-def leftovers(grace: float = 5.0) -> list[str]:
-    """Descendants still running after a short grace (a killed process takes a moment)."""
-    return [course_leftovers.describe(p) for p in course_leftovers.leftover_processes(grace)]

@@ -6,19 +6,18 @@ installs it when missing: scripts/ensure-debian-packages.sh)."""
 
 from __future__ import annotations
 
-import csv
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from grading_fixtures import course as fx
 from nbgrader.api import Gradebook
 
 from course_tools.grade import sandbox
+from tests.support import course as fx
+from tests.support.nbgrader_cli import course_grade, grade_rows
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -72,19 +71,15 @@ def postgres():
 
 
 def test_grades_land_in_postgresql(tmp_path, postgres):
-    root = fx.make_course(tmp_path / "course",
-                          extra_config=f"c.CourseDirectory.db_url = {postgres!r}\n")
+    root = fx.ga_course(tmp_path / "course",
+                        extra_config=f"c.CourseDirectory.db_url = {postgres!r}\n")
     assert not (root / "gradebook.db").exists()  # nbgrader wrote to PostgreSQL
-    for student, answer in (("good", fx.CORRECT), ("wrong", "def square(x):\n    return 0\n"),
-                            ("also_good", fx.CORRECT)):
-        fx.make_submission(root, student, answer)
-    proc = subprocess.run(
-        [sys.executable, "-m", "course_tools.grade.cli", "ga", "--course", str(root),
-         "--workers", "2", "--no-feedback"],
-        capture_output=True, text=True, timeout=240)
+    for student, answer in (("good", fx.GA_CORRECT), ("wrong", "def square(x):\n    return 0\n"),
+                            ("also_good", fx.GA_CORRECT)):
+        fx.ga_submit(root, student, answer)
+    proc = course_grade(root, fx.GA, "--workers", "2", "--no-feedback", timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with Gradebook(postgres) as gb:
-        got = {s.student.id: s.score for s in gb.find_assignment("ga").submissions}
-    assert got == {"good": fx.MAX_SCORE, "also_good": fx.MAX_SCORE, "wrong": 0.0}
-    with (root / "grades" / "ga.csv").open() as fh:
-        assert {r["student_id"]: float(r["score"]) for r in csv.DictReader(fh)} == got
+        got = {s.student.id: s.score for s in gb.find_assignment(fx.GA).submissions}
+    assert got == {"good": fx.GA_MAX_SCORE, "also_good": fx.GA_MAX_SCORE, "wrong": 0.0}
+    assert {s: float(r["score"]) for s, r in grade_rows(root, fx.GA).items()} == got

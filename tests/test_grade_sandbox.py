@@ -9,22 +9,19 @@ sandbox fails this test instead of taking the machine down.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from grading_fixtures import course as fx
 from nbgrader.api import Gradebook
-from test_grade_limits import leftovers
 
 from course_tools.grade import sandbox
+from tests.support import course as fx
+from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(40),
@@ -42,8 +39,8 @@ def snoop_code(root: Path, port: int) -> str:
     """Tries to read/overwrite what a submission must not see; prints LEAK on success."""
     targets = {
         "gradebook": root / "gradebook.db",
-        "source": root / "source" / fx.ASSIGNMENT / f"{fx.ASSIGNMENT}.ipynb",
-        "other student": root / "submitted" / "good" / fx.ASSIGNMENT / f"{fx.ASSIGNMENT}.ipynb",
+        "source": root / "source" / fx.GA / f"{fx.GA}.ipynb",
+        "other student": root / "submitted" / "good" / fx.GA / f"{fx.GA}.ipynb",
         "config": root / "nbgrader_config.py",
     }
     lines = ["import os, socket, glob"]
@@ -79,17 +76,17 @@ def snoop_code(root: Path, port: int) -> str:
         "except OSError:",
         "    print('blocked symlink')",
         # the notebook under grading (hidden tests restored in it) is masked
-        f"print('notebook bytes', len(open({fx.ASSIGNMENT + '.ipynb'!r}, 'rb').read()))",
+        f"print('notebook bytes', len(open({fx.GA + '.ipynb'!r}, 'rb').read()))",
     ]
-    return "\n".join(lines) + "\n" + fx.CORRECT
+    return "\n".join(lines) + "\n" + fx.GA_CORRECT
 
 
 ATTACKS = {
     "wrong": "def square(x):\n    return x + x\n",
-    "loop": "while True:\n    pass\n" + fx.CORRECT,
+    "loop": "while True:\n    pass\n" + fx.GA_CORRECT,
     "deadlock": "import threading\nlock = threading.Lock()\nlock.acquire()\nlock.acquire()\n"
-    + fx.CORRECT,
-    "forkflood": fx.CORRECT + (
+    + fx.GA_CORRECT,
+    "forkflood": fx.GA_CORRECT + (
         "import os, signal, time\nkids = []\n"
         "for _ in range(300):\n"
         "    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
@@ -98,13 +95,13 @@ ATTACKS = {
         "print('forked', len(kids))\n"
         "for pid in kids:\n    os.kill(pid, signal.SIGKILL)\n    os.waitpid(pid, 0)\n"
     ),
-    "memory": fx.CORRECT + "blocks = []\nfor _ in range(30):\n    blocks.append(bytearray(100 << 20))\n",
-    "daemon": fx.CORRECT + (
+    "memory": fx.GA_CORRECT + "blocks = []\nfor _ in range(30):\n    blocks.append(bytearray(100 << 20))\n",
+    "daemon": fx.GA_CORRECT + (
         "import os, time\npid = os.fork()\n"
         "if pid == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n"
         "    os._exit(0)\nos.waitpid(pid, 0)\n"
     ),
-    "unpicklable": fx.CORRECT + (
+    "unpicklable": fx.GA_CORRECT + (
         "import multiprocessing as mp\ndef double(x):\n    return 2 * x\n"
         "with mp.get_context('spawn').Pool(2) as p:\n    print(p.map(double, [1, 2]))\n"
     ),
@@ -144,40 +141,38 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_grader(root: Path, *extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "course_tools.grade.cli", fx.ASSIGNMENT, "--course", str(root),
-           "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT), "--notebook-timeout", "60",
-           "--memory-mb", "512", "--max-processes", str(MAX_PROCS), "--max-notebook-mb", "1",
-           *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def run_grader(root: Path):
+    return course_grade(root, fx.GA, "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT),
+                        "--notebook-timeout", "60", "--memory-mb", "512",
+                        "--max-processes", str(MAX_PROCS), "--max-notebook-mb", "1")
 
 
 def grade_class(tmp_path: Path) -> dict:
-    root = fx.make_course(tmp_path / "course")
+    root = fx.ga_course(tmp_path / "course")
     server = HostServer()
-    fx.make_submission(root, "good")
+    fx.ga_submit(root, "good")
     for student, answer in ATTACKS.items():
-        fx.make_submission(root, student, answer)
-    fx.make_submission(root, "snoop", snoop_code(root, server.port))
+        fx.ga_submit(root, student, answer)
+    fx.ga_submit(root, "snoop", snoop_code(root, server.port))
     (root / "submitted/snoop/ga/secret").symlink_to(root / "gradebook.db")
-    fx.make_submission(root, "edited", ATTACKS["wrong"], edit_test="assert True")
+    fx.ga_submit(root, "edited", ATTACKS["wrong"], edit_test="assert True")
     # modules that would run as root if the grader imported from the kernel's folder
-    fx.make_submission(root, "shadow")
+    fx.ga_submit(root, "shadow")
     pwn = f"open({str(tmp_path / 'pwned')!r}, 'w').write('root ran student code')\n"
     for rel in ("course_tools/__init__.py", "course_tools/grade/__init__.py",
                 "course_tools/grade/sandbox_init.py", "json.py"):
         path = root / "submitted/shadow/ga" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(pwn if rel != "json.py" else pwn + "from _json import *\n")
-    fx.make_submission(root, "duplicated", fx.CORRECT, duplicate_answer=True)
-    fx.write_raw(root, "invalid", b'{"cells": [ this is not json')
-    big = fx.release_notebook(root)
+    fx.ga_submit(root, "duplicated", fx.GA_CORRECT, duplicate_answer=True)
+    fx.ga_submit_raw(root, "invalid", b'{"cells": [ this is not json')
+    big = fx.ga_release(root)
     big.cells.append(nbformat.v4.new_markdown_cell("x" * (2 << 20)))
-    fx.write_raw(root, "huge", nbformat.writes(big).encode())
-    (root / "submitted" / "missing" / fx.ASSIGNMENT).mkdir(parents=True)
-    (root / "submitted" / "missing" / fx.ASSIGNMENT / "notes.txt").write_text("forgot it")
-    fx.make_submission(root, "bad name")
-    source = root / "source" / fx.ASSIGNMENT / f"{fx.ASSIGNMENT}.ipynb"
+    fx.ga_submit_raw(root, "huge", nbformat.writes(big).encode())
+    (root / "submitted" / "missing" / fx.GA).mkdir(parents=True)
+    (root / "submitted" / "missing" / fx.GA / "notes.txt").write_text("forgot it")
+    fx.ga_submit(root, "bad name")
+    source = root / "source" / fx.GA / f"{fx.GA}.ipynb"
     before = {"source": sha(source), "good": sha(root / "submitted/good/ga/ga.ipynb")}
     started = time.monotonic()
     try:
@@ -185,8 +180,7 @@ def grade_class(tmp_path: Path) -> dict:
     finally:
         server.close()
     elapsed = time.monotonic() - started
-    with (root / "grades" / "ga.csv").open() as fh:
-        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    rows = grade_rows(root, fx.GA)
     return {"root": root, "proc": proc, "rows": rows, "server": server, "before": before,
             "elapsed": elapsed, "pwned": tmp_path / "pwned"}
 
@@ -207,7 +201,7 @@ def output_text(graded, student) -> str:
 
 
 def check_correct_submission_gets_full_marks_in_the_same_run(graded):
-    assert score(graded, "good") == fx.MAX_SCORE
+    assert score(graded, "good") == fx.GA_MAX_SCORE
     assert row(graded, "good")["reasons"] == ""
     assert (graded["root"] / "feedback" / "good" / "ga" / "ga.html").is_file()
 
@@ -227,7 +221,7 @@ def check_fork_flood_is_capped_and_reported(graded):
     forked = int(text.split("forked", 1)[1].split()[0])
     assert 0 < forked < MAX_PROCS
     assert "process limit reached" in row(graded, "forkflood")["reasons"]
-    assert score(graded, "forkflood") == fx.MAX_SCORE  # it cleaned up, then passed
+    assert score(graded, "forkflood") == fx.GA_MAX_SCORE  # it cleaned up, then passed
 
 
 def check_memory_hog_is_stopped_and_reported(graded):
@@ -238,14 +232,14 @@ def check_memory_hog_is_stopped_and_reported(graded):
 
 def check_daemon_left_running_is_killed_and_reported(graded):
     assert "process left running" in row(graded, "daemon")["reasons"]
-    assert score(graded, "daemon") == fx.MAX_SCORE
+    assert score(graded, "daemon") == fx.GA_MAX_SCORE
 
 
 def check_unpicklable_worker_is_diagnosed_before_the_timeout(graded):
     r = row(graded, "unpicklable")
     assert "worker not picklable under spawn (cell 2 (answer)" in r["reasons"]
     assert "timeout in cell 2" not in r["reasons"]
-    assert score(graded, "unpicklable") == fx.MAX_SCORE
+    assert score(graded, "unpicklable") == fx.GA_MAX_SCORE
 
 
 def check_sandbox_hides_teacher_files_other_students_and_host_network(graded):
@@ -261,7 +255,7 @@ def check_sandbox_hides_teacher_files_other_students_and_host_network(graded):
     assert "notebook bytes 0" in text and "blocked symlink" in text
     uid = int(text.split("uid", 1)[1].split()[0])
     assert uid >= 61000
-    assert score(graded, "snoop") == fx.MAX_SCORE
+    assert score(graded, "snoop") == fx.GA_MAX_SCORE
     root = graded["root"]
     assert sha(root / "source/ga/ga.ipynb") == graded["before"]["source"]
     assert sha(root / "submitted/good/ga/ga.ipynb") == graded["before"]["good"]
@@ -290,7 +284,7 @@ def check_bad_input_is_reported_for_that_student_only(graded, student, reason):
     assert reason in row(graded, student)["reasons"]
     # nbgrader alone aborts a notebook with a duplicated grade cell; here the last
     # copy is graded
-    assert score(graded, student) == (fx.MAX_SCORE if student == "duplicated" else 0)
+    assert score(graded, student) == (fx.GA_MAX_SCORE if student == "duplicated" else 0)
 
 
 def check_gradebook_holds_every_student_and_nothing_is_left_running(graded):
@@ -298,7 +292,7 @@ def check_gradebook_holds_every_student_and_nothing_is_left_running(graded):
         scores = {s.student.id: s.score for s in gb.find_assignment("ga").submissions}
     expected = set(graded["rows"]) - {"bad name"}
     assert set(scores) == expected
-    assert scores["good"] == fx.MAX_SCORE
+    assert scores["good"] == fx.GA_MAX_SCORE
     assert leftovers() == []
     run = graded["proc"].stderr.split("grading run ", 1)[1].split()[0]
     for controller in ("pids", "memory"):
@@ -311,13 +305,12 @@ def check_resume_regrades_only_changed_submissions(graded):
     again = run_grader(root)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "0 to grade" in again.stderr
-    fx.make_submission(root, "wrong")  # the student fixed it and resubmitted
+    fx.ga_submit(root, "wrong")  # the student fixed it and resubmitted
     third = run_grader(root)
     assert third.returncode == 0, third.stderr[-2000:]
     assert "1 to grade" in third.stderr
-    with (root / "grades" / "ga.csv").open() as fh:
-        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
-    assert float(rows["wrong"]["score"]) == fx.MAX_SCORE
+    rows = grade_rows(root, fx.GA)
+    assert float(rows["wrong"]["score"]) == fx.GA_MAX_SCORE
     assert rows["loop"] == graded["rows"]["loop"]  # kept from the first run
 
 

@@ -1,13 +1,24 @@
-"""Fast checks of the grader's parts that need no kernel: LMS import, which
-submissions are found, the refusal to grade unsandboxed, the report."""
+"""Checks of the grader's parts that need no sandbox: LMS import, which
+submissions are found, the refusal to grade unsandboxed, the report, the
+released form of a test cell, how failures are classified, and the executor's
+bounds on a plain kernel (the nbclient/jupyter_client hooks the grader relies on)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 import zipfile
+from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
-from course_tools.grade import cli, intake, report, sandbox
+from course_tools.grade import cli, intake, outcome, precheck, report, sandbox
+from course_tools.grade.execute import BoundedExecute
+from course_tools.grade.records import RunRecord
 
 pytestmark = pytest.mark.start_method_independent
 
@@ -86,3 +97,81 @@ def test_summary_table_and_csv(tmp_path):
     text = (tmp_path / "g.csv").read_text()
     assert text.splitlines()[0] == "student_id,score,max_score,status,reasons,seconds"
     assert "timeout in cell 2 (answer) of ga.ipynb; kernel crashed" in text
+
+
+def test_released_form_drops_hidden_tests_with_the_course_markers():
+    source = "assert f(1) == 1\n# BEGIN SECRET\nassert f(2) == 4\n# END SECRET\nassert f(0) == 0"
+    c = Config()
+    c.ClearHiddenTests.begin_test_delimeter = "BEGIN SECRET"
+    c.ClearHiddenTests.end_test_delimeter = "END SECRET"
+    assert precheck.released_forms(source, c) == {
+        source, "assert f(1) == 1\nassert f(0) == 0"}
+    # nbgrader's default markers do not match these: nothing is hidden
+    assert precheck.released_forms(source, Config()) == {source}
+    assert precheck.released_forms("### BEGIN HIDDEN TESTS\nx = 1", Config()) == {
+        "### BEGIN HIDDEN TESTS\nx = 1"}  # never closed: only the source form
+
+
+def test_failures_are_classified_by_exception_type():
+    record = RunRecord()
+    assert outcome.failure_reason([DeadKernelError("x"), ValueError()], record) == (
+        "kernel crashed")
+    assert outcome.failure_reason([CellTimeoutError("Kernel died")], record).startswith(
+        "a cell kept running after its timeout")
+    # the words in a message do not matter, only the type
+    assert outcome.failure_reason([RuntimeError("DeadKernelError: Kernel died")], record) == (
+        "grading error: RuntimeError: DeadKernelError: Kernel died")
+    assert outcome.failure_reason([], record).startswith("grading error:")
+
+
+@pytest.fixture
+def run_dir():
+    """A grading run's folder: short (ipc socket paths are limited to 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="grade-unit-", dir="/tmp"))
+    (path / "kernels").mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _notebook(*sources: str):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+@pytest.mark.slow(12)
+def test_executor_bounds_a_plain_kernel_and_reports_through_its_config(run_dir, monkeypatch):
+    """Unsandboxed, so no root needed: the settings reach the kernel manager and the
+    executor through the Config alone, the record comes back, and the bounds hold.
+    Fails if an nbclient/jupyter_client release stops calling the hooks used."""
+    monkeypatch.chdir(run_dir)
+    record = RunRecord()
+    c = Config()
+    c.SandboxKernelManager.sandboxed = False
+    c.SandboxKernelManager.run_dir = str(run_dir)
+    c.SandboxKernelManager.slot = "unit-0"
+    c.SandboxKernelManager.record = record
+    c.BoundedExecute.record = record
+    c.BoundedExecute.notebook_timeout = 4
+    c.BoundedExecute.max_output_bytes = 2000
+    c.Execute.timeout = 60
+    nb = _notebook("import os\nprint(os.environ['COURSE_GRADE_SLOT'])", "print('x' * 5000)",
+                   "import time\ntime.sleep(30)", "1 + 1")
+    started = time.monotonic()
+    nb, _ = BoundedExecute(config=c).preprocess(nb, {"unique_key": "limits"})
+    assert time.monotonic() - started < 30
+    marker, loud, sleeper, last = ([o.get("text", "") or o.get("ename", "") for o in cell.outputs]
+                                   for cell in nb.cells)
+    assert marker == ["unit-0\n"]  # the slot marker, set through the Config
+    assert any("output beyond" in text for text in loud)
+    assert sum(map(len, loud)) < 2000  # capped
+    assert "CellTimeoutError" in sleeper  # cut to the 4 s left of the notebook
+    assert last == ["NotebookTimeoutError"]  # not run
+    assert record.failures == []
+
+    with pytest.raises(DeadKernelError):
+        BoundedExecute(config=c).preprocess(_notebook("1", "import os\nos._exit(3)"),
+                                            {"unique_key": "dies"})
+    [failure] = record.failures  # the same record object, through traitlets' copies
+    assert (failure.notebook, failure.cell_index) == ("dies", 1)
+    assert isinstance(failure.error, DeadKernelError)
