@@ -41,9 +41,9 @@ MARKER = "COURSE_GRADE_SLOT"  # env var carried by every root-owned process of a
 # The course repository (where this package lives): hidden from the kernel like
 # the course root, except the packages the homework imports.
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# hwcheck: the homework checks; courselib: the plumbing they use.
-# helpers/: only until the homework notebooks import hwcheck (issue 18).
-COURSE_PACKAGES = ("hwcheck", "courselib", "helpers")
+# hwcheck: the homework checks; courselib: the plumbing they use. Not helpers/:
+# the lecture helpers are no part of any homework.
+COURSE_PACKAGES = ("hwcheck", "courselib")
 
 
 @functools.lru_cache(maxsize=1)
