@@ -55,8 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _file_of(item: pytest.Item) -> str:
-    """The test file, or the notebook under one start method (``x.ipynb[fork]``)."""
-    return item.nodeid.split("::", 1)[0]
+    """The test file, or the notebook under one start method (``x.ipynb::fork``)."""
+    node = item.getparent(pytest.File)
+    return node.nodeid if node is not None else item.nodeid.split("::", 1)[0]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -69,4 +69,4 @@ def test_each_notebook_kernel_starts_under_each_method(pytester):
                                            "--start-methods=spawn,fork", "m.ipynb")
     # the committed output says fork: only the kernel started under fork matches
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["FAILED m.ipynb[[]spawn[]]::Cell 0*"])
+    result.stdout.fnmatch_lines(["FAILED m.ipynb::spawn::Cell 0*"])

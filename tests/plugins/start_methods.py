@@ -11,7 +11,7 @@ test before starting the next method.
   method it is parametrized per module, so ids read ``test_x[fork]``. Tests
   marked ``start_method_independent`` run once, under the first method.
 * Notebooks (``--nbval``): each notebook is collected once per method,
-  ``notebooks/00-review.ipynb[fork]``, and its kernel starts with that method in
+  ``notebooks/00-review.ipynb::fork``, and its kernel starts with that method in
   its environment.
 """
 
@@ -102,8 +102,11 @@ def pytest_collect_file(file_path, parent):
             out.append(node)
             continue
         for method in methods:
+            # "x.ipynb::fork": xdist's --dist loadfile groups by what precedes the first
+            # "::", so the three kernels of one notebook run on one worker, one after
+            # another; in parallel they would rewrite the same %%writefile modules
             copy = notebook_under.from_parent(parent, path=file_path,
-                                              nodeid=f"{node.nodeid}[{method}]")
+                                              nodeid=f"{node.nodeid}::{method}")
             copy.start_method = method
             out.append(copy)
     return out
