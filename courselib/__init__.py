@@ -3,7 +3,8 @@ student-facing homework checks (``hwcheck``), the teacher's tools (``course_tool
 and the tests.
 
 - :mod:`courselib.procs` — waiting for, reading from and ending processes;
-- :mod:`courselib.startmethod` — the one place the start method is chosen.
+- :mod:`courselib.startmethod` — the one place the start method is chosen;
+- :mod:`courselib.lineclient` — the client of the line protocol (lecture 06, hw3).
 
 Nothing here imports from the packages that use it.
 """
