@@ -83,7 +83,7 @@ test-unit: env
 	@scripts/ensure-postgres.sh $(BIN)/python
 	$(PYTEST) -q -n 4 --dist worksteal tests --ignore=tests/browser --start-methods=$(START_METHODS)
 
-# Every lecture notebook under every start method (00-review.ipynb[fork], ...),
+# Every lecture notebook under every start method (00-review.ipynb::fork, ...; the three of one notebook on one worker, since they share its %%writefile modules),
 # strict output comparison.
 test-notebooks: env
 	$(PYTEST) -q -n 3 --dist loadfile $(NBVAL) --start-methods=$(START_METHODS) $(NOTEBOOKS)
@@ -98,12 +98,17 @@ test-browser: env
 # Another Python (make test-python VERSION=3.13): the lecture notebooks (strict)
 # and the homework checks, under every start method, in .venv-3.13 built from
 # the same lock with that Python (scripts/find-python.sh 3.13: system or pyenv).
+# The notebooks run from a copy in build/, so their %%writefile modules never
+# collide with those of a test-notebooks run at the same time.
 VERSION ?= 3.13
 PY_START_METHODS ?= $(START_METHODS)
+PY_WORKERS ?= 3
+PY_NOTEBOOKS := build/notebooks-$(VERSION)
 test-python: .venv-$(VERSION)/.mp-course-installed
+	@rm -rf $(PY_NOTEBOOKS) && mkdir -p $(PY_NOTEBOOKS) && cp $(NOTEBOOKS) $(PY_NOTEBOOKS)/
 	PATH="$(CURDIR)/.venv-$(VERSION)/bin:$$PATH" .venv-$(VERSION)/bin/python -m pytest -q \
-	  -n 3 --dist loadfile $(NBVAL) --start-methods=$(PY_START_METHODS) \
-	  tests/test_hw_checks.py $(NOTEBOOKS)
+	  -n $(PY_WORKERS) --dist loadfile $(NBVAL) --start-methods=$(PY_START_METHODS) \
+	  tests/test_hw_checks.py $(addprefix $(PY_NOTEBOOKS)/,$(notdir $(NOTEBOOKS)))
 
 .venv-%/.mp-course-installed: requirements.lock pyproject.toml
 	@py=$$(scripts/find-python.sh $*) || { echo "error: no Python $* here: install it (pyenv install $*, or your system's python$*)" >&2; exit 1; }; \
@@ -114,8 +119,18 @@ test-python: .venv-$(VERSION)/.mp-course-installed
 # (running them beside the notebooks made those checks flaky on 2 cores). Then
 # the notebooks and the browser test side by side, each one's output printed
 # when it ends; the browser test mostly waits on JupyterLab and Chromium.
+# Where Python $(CI_PYTHON) is installed, the notebooks' forkserver run (and the
+# homework checks) happen under it (test-python), spawn's and fork's under .venv's
+# Python: every notebook still runs three times, and both Pythons are checked.
+CI_PYTHON := 3.13
 test: env lint test-unit
-	@$(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) test-notebooks test-browser
+	@if [ -n "$(CI_PYTHON)" ] && scripts/find-python.sh $(CI_PYTHON) >/dev/null; then \
+	  $(MAKE) --no-print-directory -j3 $(OUTPUT_SYNC) test-notebooks test-browser test-python \
+	    START_METHODS=spawn,fork VERSION=$(CI_PYTHON) PY_START_METHODS=forkserver PY_WORKERS=2; \
+	else \
+	  echo "note: no Python $(CI_PYTHON) here (make test-python): the notebooks run under .venv's Python only"; \
+	  $(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) test-notebooks test-browser; \
+	fi
 
 outputs: env
 	MP_START_METHOD=spawn $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
