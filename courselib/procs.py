@@ -237,3 +237,15 @@ def max_concurrency(spans: Sequence) -> int:
         running += step
         peak = max(peak, running)
     return peak
+
+
+def kill_started(proc, timeout: float = 10.0) -> list[psutil.Process]:
+    """Kill a ``multiprocessing`` process this process started, and all its
+    descendants; return the descendants killed. Unlike :func:`kill_tree`, it leaves
+    reaping ``proc`` to multiprocessing: psutil would reap its own child with
+    ``os.waitpid``, and ``proc.is_alive()`` would then stay True for ever."""
+    kids = tree(proc.pid)[1:] if proc.pid is not None else []
+    proc.kill()
+    proc.join(timeout)
+    kill_all(kids, timeout=timeout)
+    return kids

@@ -60,5 +60,5 @@ def test_notebook_limit_and_hard_limit(tmp_path):
     assert spin["status"] == "failed"
     assert "hard limit of 12 s (everything killed)" in spin["reasons"]
     assert float(spin["score"]) == 0
-    assert float(rows["b_good"]["score"]) == fx.GA_MAX_SCORE, rows["b_good"]
+    assert float(rows["b_good"]["score"]) == fx.GA_MAX_SCORE, rows["b_good"]["reasons"]
     assert leftovers() == []

@@ -19,6 +19,7 @@ from traitlets.config import Config
 from course_tools.grade import cli, intake, outcome, precheck, report, sandbox
 from course_tools.grade.execute import BoundedExecute
 from course_tools.grade.records import RunRecord
+from course_tools.grade.slots import SlotConfig, WorkerSlots, WorkerStartError
 
 pytestmark = pytest.mark.start_method_independent
 
@@ -175,3 +176,17 @@ def test_executor_bounds_a_plain_kernel_and_reports_through_its_config(run_dir, 
     [failure] = record.failures  # the same record object, through traitlets' copies
     assert (failure.notebook, failure.cell_index) == ("dies", 1)
     assert isinstance(failure.error, DeadKernelError)
+
+
+def test_a_worker_that_cannot_start_stops_the_run_with_a_message():
+    """Not an endless restart loop: no submission could be graded anyway."""
+    cfg = SlotConfig(run_dir="/proc/no-such-run", course_root="/nonexistent", sandboxed=False)
+    slots = WorkerSlots(1, cfg, run_id="unit")
+    graded = []
+    try:
+        with pytest.raises(WorkerStartError, match="did not start"):
+            slots.run(["job"], deadline_for=lambda job: 60, on_result=graded.append,
+                      on_timeout=graded.append, on_crash=graded.append)
+    finally:
+        slots.close()
+    assert graded == [] and not slots.slots[0].proc.is_alive()

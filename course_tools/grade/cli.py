@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from . import cgroups, gradebook, intake, report, sandbox
 from .config import course_db_url, load_course_config
-from .slots import SlotConfig, WorkerSlots
+from .slots import SlotConfig, WorkerSlots, WorkerStartError
 from .worker import Job, Result
 
 
@@ -131,7 +131,11 @@ def main(argv=None) -> int:
           file=sys.stderr)
 
     if todo:
-        _grade(args, course, db_url, notebooks, todo, prints, state)
+        try:
+            _grade(args, course, db_url, notebooks, todo, prints, state)
+        except WorkerStartError as exc:
+            print(f"error: {exc}; nothing more graded", file=sys.stderr)
+            return 4
 
     rows = []
     for s in students:

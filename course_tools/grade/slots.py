@@ -4,7 +4,9 @@ Each worker imports nbgrader once and grades one submission at a time. A job
 that outlives its deadline gets its worker killed, together with everything
 that worker started (its kernels' PID namespaces, found by the slot marker, and
 the kernels' cgroups), and the slot gets a fresh worker. One broken submission
-therefore costs at most its deadline and never stops the others.
+therefore costs at most its deadline and never stops the others. A worker
+says when it is ready (nbgrader imported): its start-up is not charged to the
+submission it grades first.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from courselib.procs import kill_tree
+from courselib.procs import kill_started
 
 from . import sandbox
 
@@ -49,14 +51,23 @@ class SlotConfig:
         return c
 
 
+READY = "ready"
+STARTUP_LIMIT = 180  # seconds for a worker to start (import nbgrader) on a busy machine
+
+
+class WorkerStartError(RuntimeError):
+    pass
+
+
 @dataclass
 class Slot:
     index: int
     name: str  # the slot marker: <run id>-<index>
     proc: BaseProcess
     conn: Connection  # the parent's end of the pipe to the worker
+    started: float  # when the worker, then its current job, started
+    ready: bool = False  # the worker has started up and waits for jobs
     job: object | None = None  # the worker.Job being graded, if any
-    started: float = 0.0
     deadline: float = 0.0
 
 
@@ -69,6 +80,7 @@ def _worker_main(conn, slot: str, index: int, cfg: SlotConfig) -> None:
     kernel = cfg.kernel_config(slot, index)
     work = Path(cfg.run_dir, "work", slot)
     work.mkdir(parents=True, exist_ok=True)
+    conn.send(READY)
     while True:
         try:
             job = conn.recv()
@@ -96,11 +108,10 @@ class WorkerSlots:
                                 args=(child, name, index, self.cfg), daemon=True)
         proc.start()
         child.close()
-        return Slot(index, name, proc, parent)
+        return Slot(index, name, proc, parent, time.monotonic())
 
     def _kill(self, slot: Slot) -> None:
-        kill_tree(slot.proc.pid)
-        slot.proc.join(10)
+        kill_started(slot.proc)
         sandbox.end_slot(slot.name)  # the kernels' launchers, orphaned or not
         slot.conn.close()
 
@@ -113,17 +124,23 @@ class WorkerSlots:
         pending = list(jobs)
         while pending or any(s.job for s in self.slots):
             for slot in self.slots:
-                if slot.job is None and pending:
+                if slot.ready and slot.job is None and pending:
+                    try:
+                        slot.conn.send(pending[0])
+                    except OSError:  # the idle worker died: a fresh one takes the job
+                        self._replace(slot)
+                        continue
                     slot.job, slot.started = pending.pop(0), time.monotonic()
                     slot.deadline = slot.started + deadline_for(slot.job)
-                    slot.conn.send(slot.job)
-            busy = [s for s in self.slots if s.job is not None]
-            next_deadline = min(s.deadline for s in busy)
-            ready = wait([s.conn for s in busy],
-                         timeout=max(0.0, min(1.0, next_deadline - time.monotonic())))
-            for slot in busy:
-                job = slot.job
-                if slot.conn in ready:
+            watched = [s for s in self.slots if s.job is not None or not s.ready]
+            deadlines = [s.deadline for s in watched if s.job is not None]
+            timeout = min(deadlines, default=time.monotonic() + 1) - time.monotonic()
+            ready = wait([s.conn for s in watched], timeout=max(0.0, min(1.0, timeout)))
+            for slot in watched:
+                if slot.job is None:
+                    self._starting(slot, slot.conn in ready)
+                elif slot.conn in ready:
+                    job = slot.job
                     try:
                         result = slot.conn.recv()
                     except (EOFError, OSError):
@@ -134,8 +151,22 @@ class WorkerSlots:
                     result.seconds = round(time.monotonic() - slot.started, 1)
                     on_result(job, result)
                 elif time.monotonic() > slot.deadline:
+                    job = slot.job
                     self._replace(slot)
                     on_timeout(job)
+
+    def _starting(self, slot: Slot, readable: bool) -> None:
+        """A worker still starting: ready, or failed to start (no use retrying)."""
+        try:
+            if readable and slot.conn.recv() == READY:
+                slot.ready = True
+                return
+        except (EOFError, OSError):
+            pass
+        if readable or time.monotonic() - slot.started > STARTUP_LIMIT:
+            self._kill(slot)
+            raise WorkerStartError(f"grading worker {slot.index} did not start "
+                                   f"(exit code {slot.proc.exitcode})")
 
     def close(self) -> None:
         for slot in self.slots:
