@@ -28,15 +28,22 @@ def diagnose(module: str, names: list[str] | tuple[str, ...],
         return [f"{path.name} cannot be imported: {_one_line(exc, path)}"]
     missing = [n for n in names if not callable(getattr(mod, n, None))]
     if missing:
-        return [f"{path.name} has no function " + ", ".join(f"`{n}`" for n in missing)
-                + " (keep the names given)." + in_cells_note(missing, path.name)]
+        return [missing_words(path.name, missing) + in_cells_note(missing, path.name)]
     stubs = [n for n in names if is_stub(getattr(mod, n))]
     if stubs:
-        return [", ".join(f"`{n}`" for n in stubs) + " still raise(s) NotImplementedError: "
-                "replace `# YOUR CODE HERE` and the `raise NotImplementedError()` line in the "
-                "%%writefile cell with your code, then run that cell and the next one again."
-                + in_cells_note(stubs, path.name)]
+        return [", ".join(f"`{n}`" for n in stubs) + STUB_WORDS + in_cells_note(stubs, path.name)]
     return []
+
+
+# the same words where the module is read without running it (hwcheck.source)
+STUB_WORDS = (" still raise(s) NotImplementedError: replace `# YOUR CODE HERE` and the "
+              "`raise NotImplementedError()` line in the %%writefile cell with your code, then "
+              "run that cell and the next one again.")
+
+
+def missing_words(filename: str, missing) -> str:
+    return (f"{filename} has no function " + ", ".join(f"`{n}`" for n in missing)
+            + " (keep the names given).")
 
 
 def _fresh_import(module: str, folder: Path):

@@ -1,147 +1,20 @@
-"""Homework 2 (a bank account shared through a Manager) checks, run inside the
-runner process (:mod:`hwcheck.runner`): a checked manager whose lock, balance and
-log flag every unlocked or stale write, the clients' plans, the log replay and the
-two tasks.
+"""Homework 2 (a bank account shared through a Manager) checks. The account lives in
+the checker (:mod:`hwcheck.bank`: a manager served from the checker's own threads,
+loading plain data only), so the balance, the log and who changed them when are read
+in the checker's memory; the student's ``deposit``/``withdraw`` and ``run_bank`` run
+in a driver child (:mod:`hwcheck.driving`) on proxies of that account.
 
-``CheckedManager`` and its proxies are pickled by reference into the client
-processes: every side imports them from this module.
+What the driver sees (return values, crashed clients) only adds problems.
 """
 
 from __future__ import annotations
 
 import random
-import threading
-from multiprocessing.managers import AcquirerProxy, BaseManager, ListProxy, ValueProxy
 
-from hwcheck.recording import State, end_problems, role
-
-
-class _Ledger:
-    """Server-side state shared by the checked lock, balance and log."""
-
-    def __init__(self, opening: int):
-        self.balance = opening
-        self.owner = None  # ident of the manager server thread holding the lock
-        self.generation = 0  # bumped at every acquire
-        self.last_read: dict[int, int] = {}
-        self.violations: dict[str, int] = {}
-        self.examples: dict[str, str] = {}
-
-    def flag(self, kind: str, example: str) -> None:
-        self.violations[kind] = self.violations.get(kind, 0) + 1
-        self.examples.setdefault(kind, example)
-
-
-class CheckedLock:
-    """A lock that knows which client holds it. The manager serves each client
-    connection in its own server thread, so the server thread's ident names the client."""
-
-    def __init__(self, ledger: _Ledger):
-        self._lock = threading.Lock()
-        self._ledger = ledger
-
-    def acquire(self, blocking=True, timeout=-1):
-        got = self._lock.acquire(blocking, timeout)
-        if got:
-            self._ledger.owner = threading.get_ident()
-            self._ledger.generation += 1
-        return got
-
-    def release(self):
-        self._ledger.owner = None
-        self._lock.release()
-
-
-class CheckedBalance:
-    """The balance (a manager Value look-alike). Flags every write not made by
-    the lock's holder, or whose value was read before the lock was taken."""
-
-    def __init__(self, ledger: _Ledger):
-        self._ledger = ledger
-
-    def get(self):
-        led = self._ledger
-        me = threading.get_ident()
-        if led.owner == me:
-            led.last_read[me] = led.generation
-        else:
-            led.last_read.pop(me, None)
-        return led.balance
-
-    def set(self, value):
-        led = self._ledger
-        me = threading.get_ident()
-        if led.owner != me:
-            led.flag("unlocked write", f"balance set to {value!r} without holding the lock")
-        elif led.last_read.get(me) != led.generation:
-            led.flag("stale write", f"balance set to {value!r} from a value read before locking")
-        if isinstance(value, (int, float)) and value < 0:
-            led.flag("negative", f"balance set to {value!r}")
-        led.balance = value
-
-
-class CheckedLog(list):
-    """The transaction log; appending without holding the lock is flagged."""
-
-    def __init__(self, ledger: _Ledger):
-        super().__init__()
-        self._ledger = ledger
-
-    def _check(self, what):
-        if self._ledger.owner != threading.get_ident():
-            self._ledger.flag("unlocked log", f"log {what} without holding the lock")
-
-    def append(self, item):
-        self._check("append")
-        super().append(item)
-
-    def extend(self, items):
-        self._check("extend")
-        super().extend(items)
-
-    def insert(self, i, item):
-        self._check("insert")
-        super().insert(i, item)
-
-    def snapshot(self):
-        return list(self)
-
-
-class Bank:
-    def __init__(self, opening: int):
-        self._ledger = _Ledger(opening)
-        self._lock = CheckedLock(self._ledger)
-        self._balance = CheckedBalance(self._ledger)
-        self._log = CheckedLog(self._ledger)
-
-    def lock(self):
-        return self._lock
-
-    def balance(self):
-        return self._balance
-
-    def log(self):
-        return self._log
-
-    def report(self):
-        led = self._ledger
-        return {"violations": dict(led.violations), "examples": dict(led.examples),
-                "balance": led.balance, "log": list(self._log)}
-
-
-class LogProxy(ListProxy):
-    _exposed_ = ListProxy._exposed_ + ("snapshot",)
-
-
-class CheckedManager(BaseManager):
-    pass
-
-
-CheckedManager.register("Bank", Bank, method_to_typeid={
-    "lock": "CheckedLock", "balance": "CheckedBalance", "log": "CheckedLog"})
-CheckedManager.register("CheckedLock", proxytype=AcquirerProxy, create_method=False)
-CheckedManager.register("CheckedBalance", proxytype=ValueProxy, create_method=False)
-CheckedManager.register("CheckedLog", proxytype=LogProxy, create_method=False)
+from courselib.procs import max_concurrency
+from hwcheck import bank as checked
+from hwcheck import driving
+from hwcheck.recording import State, crashed_problems
 
 
 def make_plans(clients: int, ops: int, seed: int = 1) -> list[list[tuple[str, int]]]:
@@ -173,7 +46,8 @@ def replay_problems(log, opening, balance, plans) -> list[str]:
     problems, bal = [], opening
     per_client: dict = {}
     for n, entry in enumerate(log):
-        if not isinstance(entry, (tuple, list)) or len(entry) != 5:
+        if not (_entry(entry) and isinstance(entry[0], int) and isinstance(entry[2], (int, float))
+                and isinstance(entry[4], (int, float))):
             return [f"Log entry {n} is {entry!r}; expected (client_id, kind, amount, accepted, "
                     "balance_after)."]
         per_client.setdefault(entry[0], []).append((entry[1], entry[2]))
@@ -217,101 +91,148 @@ def replay_problems(log, opening, balance, plans) -> list[str]:
     return problems
 
 
-def task_hw2_rules(state: State, opening=50, random_ops=0, seed=3):
-    """deposit/withdraw in one process, on the student's own make_account: fixed
-    cases (an exact-balance withdrawal is accepted), then ``random_ops`` random ones."""
-    mod = state.module
-    problems = []
-    with state.ctx.Manager() as manager:
-        if random_ops:
-            account = mod.make_account(manager, opening)
-            plan = make_plans(1, random_ops, seed)[0]
-            for kind, amount in plan:
-                getattr(mod, kind)(account, amount, 0)
-            log = list(account["log"])
-            state.facts.update(operations=random_ops, log_entries=len(log),
-                               refused=sum(1 for e in log if len(e) == 5 and not e[3]))
-            return replay_problems(log, opening, account["balance"].value, [plan])
-        account = mod.make_account(manager, opening)
-        steps = [("deposit", 30, True), ("withdraw", 100, False), ("withdraw", 80, True),
-                 ("withdraw", 1, False), ("deposit", 5, True)]
-        bal = opening
-        for kind, amount, want in steps:
-            got = getattr(mod, kind)(account, amount, 7)
-            if want and kind == "withdraw":
-                bal -= amount
-            elif kind == "deposit":
-                bal += amount
-            now = account["balance"].value
-            if got is not want:
-                problems.append(f"{kind}(account, {amount}, 7) returned {got!r} with the balance at "
-                                f"{now if got else bal}; expected {want} "
-                                "(True when done, False when refused).")
-                break
-            if now != bal:
-                problems.append(f"After {kind} of {amount} the balance is {now}, expected {bal}.")
-                break
-        log = list(account["log"])
-        if not problems:
-            expected = [(7, k, a, w) for k, a, w in steps]
-            got = [tuple(e)[:4] if isinstance(e, (tuple, list)) else e for e in log]
-            if got != expected:
-                problems.append(f"The log should be {expected} (plus balance_after), it is {log}.")
-            else:
-                problems += replay_problems(log, opening, account["balance"].value, None)
-    state.facts["log"] = log
+RULE_STEPS = [("deposit", 30, True), ("withdraw", 100, False), ("withdraw", 80, True),
+              ("withdraw", 1, False), ("deposit", 5, True)]
+
+
+def task_hw2_rules(job: driving.Job, opening=50, random_ops=0, seed=3):
+    """deposit/withdraw in one process: fixed cases (an exact-balance withdrawal is
+    accepted), then ``random_ops`` random ones."""
+    served = checked.serve_bank(opening)
+    try:
+        job.stage = "inside your deposit/withdraw"
+        driven = driving.run_in_driver(
+            job, "hwcheck.hw2:drive_rules",
+            dict(account=served.account, random_ops=random_ops, seed=seed),
+            "your deposit/withdraw")
+        report = served.bank.report()
+    finally:
+        served.close()
+    if driven.result is None:
+        return driven.problems
+    said = [p for p in driven.result.get("problems") or [] if isinstance(p, str)]
+    log = report["log"]
+    if random_ops:
+        plan = make_plans(1, random_ops, seed)[0]
+        job.facts.update(operations=random_ops, log_entries=len(log),
+                         refused=sum(1 for e in log if _entry(e) and not e[3]))
+        return said or replay_problems(log, opening, report["balance"], [plan])
+    job.facts["log"] = log
+    expected = [(7, k, a, w) for k, a, w in RULE_STEPS]
+    got = [tuple(e)[:4] if isinstance(e, (tuple, list)) else e for e in log]
+    if got != expected:
+        mine = [f"The log should be {expected} (plus balance_after), it is {log}."]
+    else:
+        mine = replay_problems(log, opening, report["balance"], None)
+    return said or mine  # the driver's words are the more precise, when it has any
+
+
+def _entry(e) -> bool:
+    return isinstance(e, (list, tuple)) and len(e) == 5
+
+
+def task_hw2_bank(job: driving.Job, clients=8, ops=250, opening=100, seed=1, plain=False):
+    """Many clients at once through the student's run_bank, on the checked account."""
+    plans = make_plans(clients, ops, seed)
+    job.stage = "inside your run_bank"
+    if plain:  # the naive check the bench compares against: the student's own account
+        driven = driving.run_in_driver(job, "hwcheck.hw2:drive_bank_plain",
+                                       dict(plans=plans, opening=opening), "your run_bank")
+        if driven.result is not None:
+            job.facts.update(driven.result.get("facts") or {})
+        return driven.problems
+    served = checked.serve_bank(opening)
+    try:
+        driven = driving.run_in_driver(job, "hwcheck.hw2:drive_bank",
+                                       dict(account=served.account, plans=plans), "your run_bank")
+        report, writers = served.bank.report(), served.bank.writers()
+    finally:
+        served.close()
+    if driven.result is None:
+        return driven.problems
+    problems = [f"{VIOLATION_WORDS[k]} ({n} times; e.g. {report['examples'][k]})."
+                for k, n in report["violations"].items()]
+    problems += replay_problems(report["log"], opening, report["balance"], plans)
+    problems += _client_problems(writers, driven.pid, clients)
+    log = report["log"]
+    job.facts.update(clients=clients, operations=clients * ops, final_balance=report["balance"],
+                     refused=sum(1 for e in log if _entry(e) and not e[3]),
+                     violations=report["violations"], clients_seen=len(writers),
+                     most_clients_at_once=max_concurrency(list(writers.values())))
+    problems += [p for p in driven.result.get("problems") or [] if isinstance(p, str)]
+    problems += driving.leftover_problem(driven.leftovers, "your run_bank")
     return problems
 
 
-def task_hw2_bank(state: State, clients=8, ops=250, opening=100, seed=1, plain=False):
-    """Many clients at once through the student's run_bank, on a checked account."""
-    mod, ctx = state.module, state.ctx
-    plans = make_plans(clients, ops, seed)
+def _client_problems(writers: dict, driver_pid: int, clients: int) -> list[str]:
+    """One client process per plan, changing the account at the same time as others:
+    judged from which processes the checker's own server saw change it, and when."""
+    itself = driver_pid in writers
+    others = {k: span for k, span in writers.items() if k != driver_pid}
+    problems = []
+    if len(others) != clients:
+        problems.append(
+            f"run_bank should start one client process per plan ({clients}); the account was "
+            f"changed by {len(others)} other process(es)"
+            + (" and by the process running run_bank itself" if itself else "") + ".")
+    if len(others) > 1 and max_concurrency(list(others.values())) <= 1:
+        problems.append("No client was started while another was running: start all the "
+                        "clients first, then join them (one after another never shares the "
+                        "account, so it tests nothing).")
+    return problems
+
+
+# --------------------------------------------------------------------- the driver's side
+
+
+def drive_rules(state: State, account, random_ops, seed) -> dict:
+    """In the driver: the student's deposit/withdraw on the checker's account; their
+    return values (and the balance after each step, as the driver reads it) in words."""
+    mod = state.module
+    account = checked.account_proxies(account)
+    if random_ops:
+        for kind, amount in make_plans(1, random_ops, seed)[0]:
+            getattr(mod, kind)(account, amount, 0)
+        return {"problems": []}
+    problems, bal = [], account["balance"].value
+    for kind, amount, want in RULE_STEPS:
+        got = getattr(mod, kind)(account, amount, 7)
+        if want and kind == "withdraw":
+            bal -= amount
+        elif kind == "deposit":
+            bal += amount
+        now = account["balance"].value
+        if got is not want:
+            problems.append(f"{kind}(account, {amount}, 7) returned {got!r} with the balance at "
+                            f"{now if got else bal}; expected {want} "
+                            "(True when done, False when refused).")
+            break
+        if now != bal:
+            problems.append(f"After {kind} of {amount} the balance is {now}, expected {bal}.")
+            break
+    return {"problems": problems}
+
+
+def drive_bank(state: State, account, plans) -> dict:
+    """In the driver: the student's run_bank on the checker's account."""
     state.timeout_hint = (
         "Likely mistake: a client waiting for a lock that is never released (use `with lock:`), "
         "or run_bank joining processes it never started."
     )
-    if plain:  # the naive check the bench compares against: the student's own account
-        with ctx.Manager() as manager:
-            account = mod.make_account(manager, opening)
-            state.stage = "inside your run_bank"
-            mod.run_bank(ctx, account, plans)
-            report = {"violations": {}, "balance": account["balance"].value,
-                      "log": list(account["log"])}
-        # what a naive test sees: does the final balance match the accepted totals?
-        accepted = [e for e in report["log"] if len(e) == 5 and e[3]]
-        total = opening + sum(e[2] if e[1] == "deposit" else -e[2] for e in accepted)
-        state.facts["naive_sum_ok"] = total == report["balance"] and len(report["log"]) == clients * ops
-        state.facts["naive_replay_ok"] = not replay_problems(report["log"], opening,
-                                                             report["balance"], plans)
-    else:
-        manager = CheckedManager(ctx=ctx._ctx)
-        manager.start()
-        try:
-            bank = manager.Bank(opening)
-            account = {"balance": bank.balance(), "lock": bank.lock(), "log": bank.log()}
-            state.stage = "inside your run_bank"
-            mod.run_bank(ctx, account, plans)
-            state.stage = "reading the account"
-            report = bank.report()
-        finally:
-            manager.shutdown()
-    problems = [f"{VIOLATION_WORDS[k]} ({n} times; e.g. {report['examples'][k]})."
-                for k, n in report["violations"].items()]
-    problems += replay_problems(report["log"], opening, report["balance"], plans)
-    started = [p for p in ctx.processes if "client" in role(p)]
-    if ctx.processes and len(started) != clients:
-        problems.append(f"run_bank should start one client process per plan ({clients}); "
-                        f"it started {len(started)}.")
-    overlap = max((p._hw_peers_at_start or 0 for p in started), default=0)
-    state.facts["most_clients_running_at_a_start"] = overlap
-    if len(started) > 1 and overlap == 0:
-        problems.append("No client was started while another was running: start all the "
-                        "clients first, then join them (one after another never shares the "
-                        "account, so it tests nothing).")
-    log = report["log"]
-    refused = sum(1 for e in log if isinstance(e, (list, tuple)) and len(e) == 5 and not e[3])
-    state.facts.update(clients=clients, operations=clients * ops, refused=refused,
-                       final_balance=report["balance"], violations=report["violations"])
-    problems += end_problems(state)
-    return problems
+    state.module.run_bank(state.ctx, checked.account_proxies(account), plans)
+    return {"problems": crashed_problems(state.processes)}
+
+
+def drive_bank_plain(state: State, plans, opening) -> dict:
+    """The bench's naive check: the student's own make_account, a plain Manager; only
+    what a naive test would see (the final sum; the log replayed)."""
+    mod, ctx = state.module, state.ctx
+    with ctx.Manager() as manager:
+        account = mod.make_account(manager, opening)
+        mod.run_bank(ctx, account, plans)
+        balance, log = account["balance"].value, list(account["log"])
+    accepted = [e for e in log if len(e) == 5 and e[3]]
+    total = opening + sum(e[2] if e[1] == "deposit" else -e[2] for e in accepted)
+    facts = {"naive_sum_ok": total == balance and len(log) == sum(map(len, plans)),
+             "naive_replay_ok": not replay_problems(log, opening, balance, plans)}
+    return {"problems": [], "facts": facts}

@@ -1,16 +1,17 @@
-"""Run one check in a fresh, bounded Python process: the runner
-(``python -I -m hwcheck.runner SPEC REPORT``, :mod:`hwcheck.runner`).
+"""Run one check in a fresh, bounded Python process: the checker
+(``python -I -m hwcheck.runner --fd N SPEC``, :mod:`hwcheck.runner`).
 
 Why a separate process: a student's deadlock must not freeze the notebook (or the
 autograder), and every process the student started must be ended when time is up.
-The runner imports the student's module *fresh from disk* (so the check sees exactly
-what the ``%%writefile`` cell wrote), runs one task with a watchdog and writes a JSON
-report. As a backstop, :func:`run_isolated` kills the runner when it overruns, and
-afterwards every process the run left behind: on every platform those carrying the
-run's mark in their environment, on Linux and macOS also the runner's whole session
-(:mod:`courselib.procs`).
+The checker never imports the student's module: it runs the student's code in its
+children (freshly from disk, so the check sees exactly what the ``%%writefile``
+cell wrote), with a watchdog, and writes a JSON report to a pipe whose write end
+only it holds (:mod:`hwcheck.reportfd`). As a backstop, :func:`run_isolated` kills
+the checker when it overruns, and afterwards every process the run left behind: on
+every platform those carrying the run's mark in their environment, on Linux and
+macOS also the checker's whole session (:mod:`courselib.procs`).
 
-The runner starts with ``-I`` (isolated mode) where the course is installed: its
+The checker starts with ``-I`` (isolated mode) where the course is installed: its
 imports then come from the installed course only, never from the student's folder
 or PYTHONPATH. Where PYTHONPATH is set on purpose (a test's guard, a teacher's
 set-up) it is honoured, without the working directory on ``sys.path`` (``-P``).
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from courselib.procs import is_mp_helper, kill_all, kill_session, kill_tree, marked, posix_sessions
 from courselib.startmethod import start_method
-from hwcheck import limits, spec
+from hwcheck import limits, reportfd, spec
 
 RUNNER = "hwcheck.runner"
 # Set, with a value unique to the run, in the runner's environment: every process the
@@ -46,46 +47,48 @@ def run_isolated(
     method: str | None = None,
     folder: str | os.PathLike = ".",
     show_output: bool = True,
+    uid: int | None = None,
+    gid: int | None = None,
 ) -> dict:
     """Run ``task`` (a name in ``hwcheck.runner.TASKS``) on the student's ``module`` in
     ``folder``, in a new Python process under start method ``method`` (default: the
-    course's), stopped after ``timeout`` seconds. Returns the report: ``problems``
-    (plain words, empty when all is well), ``facts`` (what was measured) and ``output``
-    (the tail of what the student's code printed; with ``show_output`` its last lines
-    are added to the problems, if any)."""
+    course's), stopped after ``timeout`` seconds; the student's code runs as ``uid``/
+    ``gid`` when given (the caller is root). Returns the report: ``problems`` (plain
+    words, empty when all is well), ``facts`` (what was measured) and ``output`` (the
+    tail of what the student's code printed; with ``show_output`` its last lines are
+    added to the problems, if any)."""
     folder = Path(folder).resolve()
     request = {"task": task, "module": module, "params": params or {}, "timeout": timeout,
-               "method": method or start_method(), "folder": str(folder)}
-    with tempfile.TemporaryDirectory(prefix="hwcheck-") as tmp:
-        spec_path, report_path = Path(tmp, "spec.json"), Path(tmp, "report.json")
-        spec.write(spec_path, request)
-        mark = uuid.uuid4().hex
-        argv, env = runner_command()
-        env.update(PYTHONUNBUFFERED="1", **{RUN_MARK_ENV: mark})
-        started = time.monotonic()
-        proc = subprocess.Popen(
-            [*argv, str(spec_path), str(report_path)],
-            cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, **_own_group(),
-        )
-        try:
-            output, _ = proc.communicate(timeout=timeout + limits.BACKSTOP)
-            killed = False
-        except subprocess.TimeoutExpired:
-            kill_tree(proc.pid)  # the runner and its children, while they can still be found
-            kill_session(proc.pid)
-            proc.kill()
-            output, _ = proc.communicate(timeout=10)
-            killed = True
-        end_run(proc.pid, mark)  # anything the student left behind
-        elapsed = time.monotonic() - started
-        text = output.decode("utf-8", "replace")
-        if report_path.exists():
-            report = spec.read(report_path)
-        else:
-            why = (f"was killed after {elapsed:.0f} s" if killed
-                   else f"ended (exit code {proc.returncode}) without a report")
-            report = {"problems": [f"The checker process {why}."], "facts": {}}
+               "method": method or start_method(), "folder": str(folder), "uid": uid,
+               "gid": gid}
+    mark = uuid.uuid4().hex
+    argv, env = runner_command()
+    env.update(PYTHONUNBUFFERED="1", **{RUN_MARK_ENV: mark})
+    channel = reportfd.Pipe()
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [*argv, *channel.argv, spec.dumps(request)],
+        cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, **_own_group(), **channel.popen,
+    )
+    channel.started()
+    try:
+        output, _ = proc.communicate(timeout=timeout + limits.BACKSTOP)
+        killed = False
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)  # the checker and its children, while they can still be found
+        kill_session(proc.pid)
+        proc.kill()
+        output, _ = proc.communicate(timeout=10)
+        killed = True
+    end_run(proc.pid, mark)  # anything the student left behind
+    elapsed = time.monotonic() - started
+    text = output.decode("utf-8", "replace")
+    report = channel.read(timeout=5)
+    if report is None or not isinstance(report.get("problems"), list):
+        why = (f"was killed after {elapsed:.0f} s" if killed
+               else f"ended (exit code {proc.returncode}) without a report")
+        report = {"problems": [f"The checker process {why}."], "facts": {}}
     report["output"] = text[-3000:]
     report.setdefault("facts", {})["wall_seconds"] = round(elapsed, 2)
     if show_output and report.get("problems") and _tail(text).strip():

@@ -1,17 +1,21 @@
-"""Runner side of the checks (:mod:`hwcheck.runner`): the recording multiprocessing
-context the student's code receives, what the runner knows about the task in progress
-(:class:`State`, read by the watchdog, and what the watchdog says when time is up),
-and the tools the hw1/hw2 tasks share: the SENTINEL counter, the batches producers
-send and the end-of-run process check.
+"""The driver's side of the checks (a child process running the student's code,
+:func:`hwcheck.child.drive`): the recording multiprocessing context the student's code
+receives, what the driver knows about the task in progress (:class:`State`, read by
+its timer, and what it says when time is up), the student's exceptions in words, and
+the tools the hw1/hw2 tasks share: the SENTINEL counter, the batches producers send.
 
-Objects here (``SlowItems``, the recorded processes) are pickled by reference into
-child processes: parent and children import them from this module.
+What a driver finds only ever adds problems: the checker decides from what it saw
+itself (:mod:`hwcheck.driving`). Objects here (``SlowItems``, the recorded processes)
+are pickled by reference into child processes: parent and children import them from
+this module.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -61,28 +65,88 @@ def describe(procs) -> str:
 
 
 class State:
-    """What the runner knows about the task in progress (read by the watchdog)."""
+    """What the driver knows about the task in progress (read by its timer)."""
 
-    def __init__(self, ctx: RecordingContext, module, timeout: float):
+    def __init__(self, ctx: RecordingContext | None, module, timeout: float):
         self.ctx = ctx
         self.module = module
         self.timeout = timeout
         self.stage = "starting"
-        self.problems: list[str] = []
         self.facts: dict = {}
         self.sentinel_puts: list[dict] = []  # one entry per SENTINEL the parent put
-        # what the watchdog adds when time is up: words, or a function of this state
+        # what the timer adds when time is up: words, or a function of this state
         # returning them (hw1's pipeline reasons from what it saw)
         self.timeout_hint: str | Callable[[State, str], list[str]] = ""
+
+    @property
+    def processes(self) -> list:
+        return self.ctx.processes if self.ctx is not None else []
 
     def stuck_at(self, thread_id: int) -> str:
         """The student's source line the main thread is blocked on."""
         frame = sys._current_frames().get(thread_id)
+        name = getattr(self.module, "__name__", None)
         where = ""
-        for fs in traceback.extract_stack(frame) if frame else []:
-            if Path(fs.filename).stem == self.module.__name__:
+        for fs in traceback.extract_stack(frame) if frame and name else []:
+            if Path(fs.filename).stem == name:
                 where = f"line {fs.lineno} of {Path(fs.filename).name}: `{(fs.line or '').strip()}`"
         return where
+
+
+class Sender:
+    """Sends the driver's one message to the checker: whoever (the task or the timer)
+    comes first; plain data only (the checker loads nothing else)."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._sent = False
+
+    def __call__(self, message: dict) -> bool:
+        with self._lock:
+            if self._sent:
+                return False
+            self._sent = True
+            try:
+                self._conn.send(message)
+            except (OSError, ValueError):
+                return False
+            return True
+
+
+def plain(value):
+    """``value`` if it is plain data the checker can load, else its repr (a student's
+    object is never sent as it is)."""
+    if value is None or type(value) in (bool, int, float, str, bytes):
+        return value
+    if type(value) in (tuple, list):
+        return type(value)(plain(v) for v in value)
+    return repr(value)[:200]
+
+
+def explain(exc: BaseException, module: str) -> str:
+    """The student's exception in words: which function, which line, what to do."""
+    frames = [fs for fs in traceback.extract_tb(exc.__traceback__)
+              if Path(fs.filename).stem == module]
+    where = (f" in `{frames[-1].name}` (line {frames[-1].lineno} of {module}.py: "
+             f"`{(frames[-1].line or '').strip()}`)" if frames else "")
+    if isinstance(exc, NotImplementedError):
+        name = frames[-1].name if frames else "a function"
+        return (f"`{name}` still raises NotImplementedError: replace `# YOUR CODE HERE` and the "
+                f"`raise NotImplementedError()` line in the %%writefile cell with your code, "
+                "run that cell and the next one again.")
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, (pickle.PicklingError, AttributeError, TypeError)) and (
+        "pickle" in str(exc) or "Can't get attribute" in str(exc)
+    ):
+        return (f"{text}{where}. Under the spawn start method every process target and argument is "
+                "pickled: a worker must be a top-level function of the module (no lambda, no "
+                "function defined inside another function or in a notebook cell).")
+    if type(exc).__name__ == "Empty":
+        return (f"queue.Empty{where}: a get(timeout=...) waited in vain, so something that should "
+                "have been put on that queue never was (an item not consumed, or a consumer that "
+                "stopped or crashed).")
+    return f"Your code raised {text}{where}."
 
 
 def install_sentinel_counter(state: State, sentinel) -> None:
@@ -95,7 +159,7 @@ def install_sentinel_counter(state: State, sentinel) -> None:
     def counting(original):
         def put(self, obj, block=True, timeout=None):
             if os.getpid() == parent and obj is sentinel:
-                running = [p for p in state.ctx.processes
+                running = [p for p in state.processes
                            if "producer" in role(p) and p.is_alive()]
                 state.sentinel_puts.append({"producers_running": len(running)})
             return original(self, obj, block, timeout)
@@ -131,30 +195,21 @@ def make_batches(producers: int, per_producer: int, gap: float = 0.0) -> list[Sl
     return [SlowItems(range(i * 100_000, i * 100_000 + per_producer), gap) for i in range(producers)]
 
 
-def end_problems(state: State) -> list[str]:
-    """Every process the student's code started must have ended, cleanly."""
-    problems = []
-    alive = [p for p in state.ctx.processes if p.is_alive()]
-    if alive:
-        problems.append(
-            f"When your function returned, these processes were still running: {describe(alive)}. "
-            "Join every process you start (with a timeout) before returning."
-        )
-    crashed = [p for p in state.ctx.processes if p.exitcode not in (0, None)]
-    if crashed:
-        problems.append(
-            "These processes crashed: "
-            + ", ".join(f"{role(p)} (exit code {p.exitcode})" for p in crashed)
-            + ". The error they printed is below."
-        )
-    state.facts["processes_started"] = len(state.ctx.processes)
-    return problems
+def crashed_problems(procs, what: str = "These processes crashed") -> list[str]:
+    """The processes of ``procs`` that ended with an error (the driver's word for it:
+    exit codes of grandchildren are known only to their parent)."""
+    crashed = [p for p in procs if p.exitcode not in (0, None)]
+    if not crashed:
+        return []
+    return [f"{what}: " + ", ".join(f"{role(p)} (exit code {p.exitcode})" for p in crashed)
+            + ". The error they printed is below."]
 
 
-def timeout_problems(state: State, main_thread: int) -> list[str]:
-    """What the watchdog says when a task ran out of time: the stage, the student's
-    line the task was blocked on, the processes still running, and the task's hint."""
-    alive = [p for p in state.ctx.processes if p.is_alive()]
+def timeout_problems(state, main_thread: int) -> list[str]:
+    """What a timer says when a task ran out of time: the stage, the student's line
+    the task was blocked on, the processes still running, and the task's hint.
+    ``state``: a driver's :class:`State` or the checker's job."""
+    alive = [p for p in state.processes if p.is_alive()]
     where = state.stuck_at(main_thread)
     msg = [f"Still not finished after {state.timeout:.0f} s ({state.stage})."]
     if where:

@@ -1,6 +1,7 @@
-"""What the notebook's side tells the runner (the spec) and what the runner answers
-(the report): JSON files, so nothing is unpickled across the two. Parameters may
-hold bytes (hw3's invalid UTF-8 lines): written as ``{"$bytes": hex}``."""
+"""What the caller tells the runner (the spec, on its command line) and what the
+runner answers (the report, through :mod:`hwcheck.reportfd`): JSON, so nothing is
+unpickled across the two. Parameters may hold bytes (hw3's invalid UTF-8 lines):
+written as ``{"$bytes": hex}``."""
 
 from __future__ import annotations
 
@@ -41,5 +42,9 @@ def write(path: str | Path, obj) -> None:
     tmp.replace(path)
 
 
+def loads(text: str):
+    return _decode(json.loads(text))
+
+
 def read(path: str | Path):
-    return _decode(json.loads(Path(path).read_text()))
+    return loads(Path(path).read_text())

@@ -26,6 +26,7 @@ import time
 from contextlib import ExitStack
 from typing import Callable
 
+from hwcheck.child import StudentFunction
 from hwcheck.tcpclient import (
     LineClient,
     ServerError,
@@ -103,7 +104,10 @@ def check_framing(handle_client: Callable, big: bool = False, stream: int = 0,
     in pieces, lines sent together in one piece, complete lines answered before the rest
     arrives, then (hidden) a 64 KiB line, a stream cut at random points and, on a new
     connection, 1 MiB without a newline (an ERROR line or the connection closed)."""
-    handler = functools.partial(serve_with_handler, handle_client)
+    if isinstance(handle_client, StudentFunction):  # named, loaded in the server process
+        handler = handle_client.wrapped("hwcheck.tcpserver_harness:serve_with_handler")
+    else:
+        handler = functools.partial(serve_with_handler, handle_client)
     with running_server(handler, workers=None, check_stop=False, ctx=ctx) as server, \
             explained(server):
         with LineClient(server.address) as client:
@@ -368,7 +372,6 @@ def check_shutdown(serve: Callable, workers: int = 2, clients: int = 1, ctx=None
     finally:
         for client in socks:
             client.close()
-
 
 
 __all__ = [

@@ -9,6 +9,10 @@ up to the caller (``check_stop``): only the clean-stop question reports it, so a
 server that does not stop loses those points only. Everything binds and connects
 on 127.0.0.1 only. The checks that use it are in :mod:`hwcheck.tcpcheck`; the
 hw3 notebook's demo cells use it to try a server.
+
+The checker names the student's server function without importing it
+(:class:`hwcheck.child.StudentFunction`): the server process loads it, as the
+student's uid; what it puts on ``ready`` is read as plain data only.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import psutil
 
 from courselib.procs import get_or_none, kill_all, still_running, tree
 from courselib.startmethod import context
+from hwcheck.child import StudentFunction
 from hwcheck.limits import scaled
+from hwcheck.plaindata import NotPlainData, PlainQueue
 from hwcheck.tcpclient import LineClient, ServerError
 
 HOST = "127.0.0.1"
@@ -37,29 +43,35 @@ QUIET_STOP_TIMEOUT = 3.0  # the same, when stopping cleanly is not what the chec
 POLL = 0.1  # the course's own one-client loop (serve_with_handler) checks stop this often
 
 
-@dataclass
-class _Failure:
-    """What the server process sends back on `ready` when the function it runs raises."""
+FAILURE = "$failure"  # the key of what the server process puts on `ready` when it raises
 
-    text: str  # the traceback, last frames only
-    summary: str  # "`handle_client` raised UnicodeDecodeError: ... (line 12: `...`)"
-    not_implemented: bool = False
+
+def _failure(message) -> dict | None:
+    """The server process's failure report (plain data: a dict), if ``message`` is one."""
+    if isinstance(message, dict) and isinstance(message.get(FAILURE), str):
+        return message
+    return None
 
 
 def _server_main(serve, address, workers, stop, ready, idle_timeout) -> None:
     """Body of the server process: run ``serve`` and report an exception in words.
 
-    ``workers=None`` runs a single-process server, ``serve(address, stop, ready,
-    idle_timeout=...)``; otherwise ``serve(address, workers, stop, ready, idle_timeout=...)``.
+    ``serve`` is a function, or a :class:`hwcheck.child.StudentFunction` the checker
+    named without importing it: loaded here, through the trampoline (the student's
+    uid, the student's folder on ``sys.path``). ``workers=None`` runs a single-process
+    server, ``serve(address, stop, ready, idle_timeout=...)``; otherwise
+    ``serve(address, workers, stop, ready, idle_timeout=...)``.
     """
     try:
+        if isinstance(serve, StudentFunction):
+            serve = serve.load()
         if workers is None:
             serve(address, stop, ready, idle_timeout=idle_timeout)
         else:
             serve(address, workers, stop, ready, idle_timeout=idle_timeout)
     except BaseException as exc:  # noqa: BLE001 - reported to the student in words
-        ready.put(_Failure(traceback.format_exc(limit=-3), describe_exception(exc),
-                           isinstance(exc, NotImplementedError)))
+        ready.put({FAILURE: describe_exception(exc), "text": traceback.format_exc(limit=-3),
+                   "not_implemented": isinstance(exc, NotImplementedError)})
         raise SystemExit(1) from None
 
 
@@ -126,9 +138,10 @@ class RunningServer:
             return None
         try:
             message = self.ready.get(timeout=0.5)
-        except (Empty, OSError, ValueError):
+        except (Empty, OSError, ValueError, NotPlainData):
             return None
-        return message.summary if isinstance(message, _Failure) else None
+        failure = _failure(message)
+        return failure[FAILURE] if failure else None
 
 
 def port_accepts(address: tuple[str, int], timeout: float = 1.0) -> bool:
@@ -166,7 +179,7 @@ def running_server(
     ctx = ctx or context()
     ok = False
     stop = ctx.Event()
-    ready = ctx.Queue()
+    ready = PlainQueue(ctx=ctx)  # the server's process is the student's: plain data only
     proc = ctx.Process(
         target=_server_main,
         args=(serve, (HOST, 0), workers, stop, ready, idle_timeout),
@@ -187,6 +200,8 @@ def running_server(
 
 
 def _name(fn: Callable) -> str:
+    if isinstance(fn, StudentFunction):
+        return fn.name
     if isinstance(fn, functools.partial):
         return getattr(fn.args[0], "__name__", "the handler") if fn.args else "the server"
     return getattr(fn, "__name__", "serve")
@@ -194,7 +209,12 @@ def _name(fn: Callable) -> str:
 
 def _wait_ready(proc, ready, start_timeout: float, name: str) -> tuple[str, int]:
     # a failure report may still be in the pipe when the process has exited: one more look
-    message = get_or_none(ready, time.monotonic() + start_timeout, proc.is_alive, last_look=1.0)
+    try:
+        message = get_or_none(ready, time.monotonic() + start_timeout, proc.is_alive,
+                              last_look=1.0)
+    except NotPlainData as exc:
+        raise ServerError(f"{name}() put something on `ready` that is not plain data "
+                          f"({exc.what}); put listener.getsockname()[:2] on it") from None
     if message is None:
         if not proc.is_alive():
             raise ServerError(
@@ -204,14 +224,15 @@ def _wait_ready(proc, ready, start_timeout: float, name: str) -> tuple[str, int]
         raise ServerError(
             f"{name}() did not put its address on `ready` within {start_timeout:.0f} s"
         )
-    if isinstance(message, _Failure):
-        if message.not_implemented:
+    failure = _failure(message)
+    if failure:
+        if failure.get("not_implemented"):
             raise ServerError(
                 f"{name}() (or a function it calls) still raises NotImplementedError: replace "
                 "`# YOUR CODE HERE` and `raise NotImplementedError()` in the %%writefile cell, "
                 "then run that cell and the next one again"
             )
-        raise ServerError(f"{name}() raised an exception: {message.summary}")
+        raise ServerError(f"{name}() raised an exception: {failure[FAILURE]}")
     try:
         host, port = message
         address = (str(host), int(port))

@@ -37,8 +37,9 @@ from courselib import lineclient
 from courselib.startmethod import context
 from helpers import upper_client
 from hwcheck import Checker, CheckFailed, checker, hw3, tcpcheck, tcpclient, tcpserver_harness
+from hwcheck.child import Student
+from hwcheck.driving import Job
 from hwcheck.questions import QUESTIONS
-from hwcheck.recording import RecordingContext, State
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "submissions" / "hw3"
@@ -109,12 +110,11 @@ def fails(question: str, sample: str, folder: Path, **params) -> str:
     return checker.failure(question, QUESTIONS["hw3"][question], found)
 
 
-def in_process(question: str, sample: str, **params) -> list[str]:
+def in_process(question: str, sample: str, folder: Path, **params) -> list[str]:
     """The question's task run right here, not in a runner process (so a test can
-    patch the harness): the same task function, given the module."""
-    module = importlib.import_module(f"hw3_sample_{sample}")
-    state = State(RecordingContext(context()), module, timeout=60)
-    return hw3.TASKS[f"hw3_{question}"](state, **params)
+    patch the harness): the same task function, this process as the checker."""
+    job = Job(context(), Student(str(folder), f"hw3_sample_{sample}"), timeout=60)
+    return hw3.TASKS[f"hw3_{question}"](job, **params)
 
 
 # ----------------------------------------------------------------- the question checks
@@ -155,14 +155,14 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
         addresses.append(self.address)
 
     monkeypatch.setattr(tcpserver_harness.RunningServer, "remember_descendants", spy)
-    (message,) = in_process("q4", "leak")
+    (message,) = in_process("q4", "leak", modules)
     assert "did not return within 2 s" in message
     assert "still running" in message and "killed now" in message
     # the server and its two workers were seen (under forkserver also the server's own
     # forkserver process, the workers' parent) ...
     assert len(set(pids)) >= 3, pids
     # ... and the earlier questions stop it by force without failing
-    assert in_process("q3", "leak") == []
+    assert in_process("q3", "leak", modules) == []
     alive = [p for p in set(pids) if psutil.pid_exists(p) and _not_zombie(p)]
     assert not alive, f"still running after the checks: {alive}"
     assert addresses and not any(tcpserver_harness.port_accepts(a) for a in addresses)

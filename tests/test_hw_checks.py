@@ -283,19 +283,26 @@ def test_hidden_check_runs_the_tables_hidden_workload(tmp_path, monkeypatch, cap
 
 @independent
 def test_runner_works_when_started_from_anywhere(tmp_path):
-    """The runner as the grader would start it: `python -I -m hwcheck.runner SPEC REPORT`
-    from a neutral folder, and nothing else on the command line."""
+    """The checker as the grader would start it: `python -I -m hwcheck.runner --fd N SPEC`
+    from a neutral folder, its report on the pipe it was given and nowhere else."""
     from hwcheck import spec
 
     folder = module_dir(tmp_path, "hw2", "correct")
-    spec.write(tmp_path / "spec.json", {"task": "hw2_rules", "module": "hw2_solution",
-                                        "params": {}, "timeout": 30, "method": "spawn",
-                                        "folder": str(folder)})
+    request = {"task": "hw2_rules", "module": "hw2_solution", "params": {}, "timeout": 30,
+               "method": "spawn", "folder": str(folder)}
     argv, env = runner_command()
-    done = subprocess.run([*argv, str(tmp_path / "spec.json"), str(tmp_path / "report.json")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    r, w = os.pipe()
+    try:
+        done = subprocess.run([*argv, "--fd", str(w), spec.dumps(request)], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=60,
+                              pass_fds=(w,))
+        os.close(w)
+        report = spec.loads(os.read(r, 1 << 20).decode())
+    finally:
+        os.close(r)
     assert done.returncode == 0, done.stderr
-    assert spec.read(tmp_path / "report.json")["problems"] == []
+    assert report["problems"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["correct"], "no report file"
 
 
 # ---- what a student sees when a check fails
