@@ -81,6 +81,27 @@ def _forget_root_helpers() -> None:
     process.current_process()._config.pop("tempdir", None)
 
 
+def share_with(student: Student, *objects, depth: int = 3) -> None:
+    """Let the student's uid open the named semaphores of the checker's ``objects``
+    (a queue, an event): a student's process that hands them on to its own spawn
+    children (hw3's ``stop``, given to the pool's workers) opens them by name, and the
+    checker, as root, created them for root only (Linux: ``/dev/shm/sem.*``)."""
+    from multiprocessing.synchronize import SemLock
+
+    if student.uid is None or depth < 0:
+        return
+    for obj in objects:
+        if isinstance(obj, SemLock):
+            name = getattr(obj._semlock, "name", None)
+            if name:
+                try:
+                    os.chmod(f"/dev/shm/sem.{name.lstrip('/')}", 0o666)
+                except OSError:
+                    pass
+        elif hasattr(obj, "__dict__"):
+            share_with(student, *vars(obj).values(), depth=depth - 1)
+
+
 def course_function(path: str):
     """The course's function ``"package.module:name"`` (never the student's)."""
     module, name = path.split(":")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from courselib.procs import is_mp_helper, kill_tree, still_running, tree
+from courselib.procs import is_mp_helper, kill_started, still_running, tree
 from hwcheck import child, plaindata
 
 # The driver's timer fires HINT_MARGIN s before the checker's deadline, so its words
@@ -167,8 +167,7 @@ def run_in_driver(job: Job, driver: str, params: dict, what: str,
     watcher.stop()
     out.seen = set(watcher.seen)
     if proc.is_alive():
-        job.facts["killed"] = job.facts.get("killed", 0) + len(kill_tree(proc.pid))
-        proc.join(5)
+        job.facts["killed"] = job.facts.get("killed", 0) + 1 + len(kill_started(proc, 5))
     reader.close()
     return out
 

@@ -94,6 +94,7 @@ def task_hw1_workers(job: driving.Job, producers=3, per_producer=200, consumers=
     name = consumer_fn
     q = ctx.JoinableQueue() if joinable else ctx.Queue()
     results = PlainQueue(ctx=ctx)
+    child.share_with(job.student, q, results)
     batches = make_batches(producers, per_producer, gap)
     total = producers * per_producer
     cons = [ctx.Process(target=child.call, args=(job.student, consumer_fn, (q, results)),

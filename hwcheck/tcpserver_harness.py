@@ -31,7 +31,7 @@ import psutil
 
 from courselib.procs import get_or_none, kill_all, still_running, tree
 from courselib.startmethod import context
-from hwcheck.child import StudentFunction
+from hwcheck.child import StudentFunction, share_with
 from hwcheck.limits import scaled
 from hwcheck.plaindata import NotPlainData, PlainQueue
 from hwcheck.tcpclient import LineClient, ServerError
@@ -180,6 +180,8 @@ def running_server(
     ok = False
     stop = ctx.Event()
     ready = PlainQueue(ctx=ctx)  # the server's process is the student's: plain data only
+    if isinstance(serve, StudentFunction):
+        share_with(serve.student, stop, ready)
     proc = ctx.Process(
         target=_server_main,
         args=(serve, (HOST, 0), workers, stop, ready, idle_timeout),
