@@ -153,4 +153,4 @@ release: env
 	@git status --short release/
 
 clean:
-	rm -rf .venv .venv-3.* .pytest_cache .ruff_cache *.egg-info
+	rm -rf .venv .venv-3.* build/notebooks-3.* .pytest_cache .ruff_cache *.egg-info
