@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,9 +48,20 @@ def child_stderr_to_file() -> Iterator[types.SimpleNamespace]:
             captured.text = file.read().decode(errors="replace")
 
 
+# Python 3.13 colours tracebacks when FORCE_COLOR is set (ipykernel sets it, and its
+# children inherit it): the colour codes are not part of the words
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal colour codes."""
+    return _COLOUR.sub("", text)
+
+
 def error_names(text: str) -> list[str]:
     """The exception names that start a line of ``text`` (a traceback's last line
     is ``Name: message``), in order, without repeats."""
+    text = plain(text)
     names: list[str] = []
     for line in text.splitlines():
         head = line.split(":", 1)[0].strip()
@@ -63,6 +75,7 @@ def error_message(text: str, name: str) -> str:
     """The first sentence of the message of the last ``name`` exception in ``text``
     (a traceback), with its line breaks and indentation folded into single spaces;
     "" if ``name`` is not there."""
+    text = plain(text)
     start = text.rfind(f"{name}:")
     if start < 0:
         return ""
