@@ -31,10 +31,12 @@ class NotPlainData(pickle.UnpicklingError):
         super().__init__(what)
         self.what = what
 
+    def __str__(self) -> str:
+        return f"not plain data ({self.what})"
+
     def words(self, where: str) -> str:
-        return (f"{where} received something that is not plain data ({self.what}); it was "
-                "refused, not loaded. Send only numbers, strings, bytes, tuples, lists and "
-                "dicts.")
+        return (f"{where} received something that is {self}; it was refused, not loaded. "
+                "Send only numbers, strings, bytes, tuples, lists and dicts.")
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -82,7 +84,7 @@ class PlainQueue(queues.Queue):
             raise ValueError(f"Queue {self!r} is closed")
         if block and timeout is None:
             with self._rlock:
-                res = self._reader.recv_bytes(MAX_MESSAGE)
+                res = self._recv_bounded()
             self._sem.release()
             return loads(res)
         deadline = time.monotonic() + (timeout or 0.0)
@@ -91,8 +93,14 @@ class PlainQueue(queues.Queue):
         try:
             if not self._poll(max(0.0, deadline - time.monotonic()) if block else 0.0):
                 raise queue.Empty
-            res = self._reader.recv_bytes(MAX_MESSAGE)
+            res = self._recv_bounded()
             self._sem.release()
         finally:
             self._rlock.release()
         return loads(res)
+
+    def _recv_bounded(self) -> bytes:
+        try:
+            return self._reader.recv_bytes(MAX_MESSAGE)
+        except OSError as exc:  # a length no put() wrote: bytes written into the pipe
+            raise NotPlainData(f"unreadable: {exc}") from None

@@ -135,6 +135,11 @@ def explain(exc: BaseException, module: str) -> str:
         return (f"`{name}` still raises NotImplementedError: replace `# YOUR CODE HERE` and the "
                 f"`raise NotImplementedError()` line in the %%writefile cell with your code, "
                 "run that cell and the next one again.")
+    if type(exc).__name__ == "RemoteError":  # a manager's traceback says nothing to them
+        lines = [ln for ln in str(exc).splitlines() if ln.strip() and not ln.startswith("---")]
+        kind, _, why = (lines[-1] if lines else "RemoteError").partition(": ")
+        return (f"A manager refused a request of your code{where}: "
+                f"{kind.rsplit('.', 1)[-1]}: {why}.")
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, (pickle.PicklingError, AttributeError, TypeError)) and (
         "pickle" in str(exc) or "Can't get attribute" in str(exc)

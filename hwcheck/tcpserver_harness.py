@@ -215,8 +215,8 @@ def _wait_ready(proc, ready, start_timeout: float, name: str) -> tuple[str, int]
         message = get_or_none(ready, time.monotonic() + start_timeout, proc.is_alive,
                               last_look=1.0)
     except NotPlainData as exc:
-        raise ServerError(f"{name}() put something on `ready` that is not plain data "
-                          f"({exc.what}); put listener.getsockname()[:2] on it") from None
+        raise ServerError(f"{name}() put something on `ready` that is {exc}; put "
+                          "listener.getsockname()[:2] on it") from None
     if message is None:
         if not proc.is_alive():
             raise ServerError(
