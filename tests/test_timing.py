@@ -6,6 +6,9 @@ import pytest
 
 from helpers import plotting, timing
 
+# plotting and arithmetic: no process is started, the start method does not matter
+pytestmark = pytest.mark.start_method_independent
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():
