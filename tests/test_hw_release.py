@@ -12,9 +12,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from hw_course import ROOT, make_course, nbgrader
 
 from tests.plugins.start_methods import selected_methods
+from tests.support.course import ROOT, make_course
+from tests.support.nbgrader_cli import nbgrader
 
 pytestmark = pytest.mark.timeout(400)
 ASSIGNMENTS = ("hw1", "hw2", "hw3")

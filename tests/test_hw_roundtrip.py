@@ -13,16 +13,9 @@ import html
 import time
 
 import pytest
-from hw_course import (
-    ROOT,
-    make_course,
-    nbgrader,
-    scores,
-    strip_ansi,
-    submission,
-    submit,
-    submit_via_exchange,
-)
+
+from tests.support.course import ROOT, make_course, submission, submit, submit_via_exchange
+from tests.support.nbgrader_cli import nbgrader, scores, strip_ansi
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(40), pytest.mark.timeout(600),

@@ -32,7 +32,8 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from hw_course import ROOT, sample_text
+
+from tests.support.course import ROOT, sample_text
 
 GUARD = ROOT / "tests" / "without_posix"
 NOTEBOOKS = ROOT / "notebooks"
