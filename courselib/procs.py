@@ -88,7 +88,9 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def kill_tree(pid: int, timeout: float = 5.0) -> list[psutil.Process]:
-    """Kill the process ``pid`` and all its descendants; return what was killed."""
+    """Kill the process ``pid`` and all its descendants; return what was killed.
+    For a ``multiprocessing`` child of this process use :func:`kill_started`: psutil
+    would reap it here, behind multiprocessing's back."""
     procs = tree(pid)
     kill_all(procs, timeout=timeout)
     return procs

@@ -20,6 +20,7 @@ from courselib.procs import (
     is_mp_helper,
     kill_all,
     kill_session,
+    kill_started,
     kill_tree,
     marked,
     max_concurrency,
@@ -252,6 +253,22 @@ def test_kill_session_does_nothing_where_there_are_no_sessions(monkeypatch):
 
 
 # --- multiprocessing processes and queues we started ------------------------------
+
+
+def test_kill_started_ends_the_child_and_its_descendants_and_multiprocessing_sees_it():
+    ctx = context()
+    child = ctx.Process(target=subprocess.call,
+                        args=([sys.executable, "-c", "import time; time.sleep(60)"],))
+    child.start()
+    deadline = time.monotonic() + 30
+    while not tree(child.pid)[1:] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    grandchildren = tree(child.pid)[1:]
+    assert grandchildren, "the child never started its own child"
+    killed = kill_started(child)
+    assert [p.pid for p in killed] == [p.pid for p in grandchildren]
+    assert not child.is_alive() and child.exitcode is not None and child.exitcode < 0
+    assert still_running(grandchildren, timeout=5) == []
 
 
 def test_finish_joins_what_ends_and_terminates_what_does_not():
