@@ -12,9 +12,17 @@
 
 Every check of hw1, hw2 and hw3 runs the same way: the question table
 (:mod:`hwcheck.questions`) names its task, parameters and time limit; the notebook's
-side (:mod:`hwcheck.checker`) diagnoses the module, then starts a fresh, bounded runner
+side (:mod:`hwcheck.checker`) diagnoses the module, then starts a fresh, bounded checker
 process (:mod:`hwcheck.isolated`, :mod:`hwcheck.runner`) that runs the task
-(:mod:`hwcheck.hw1`, :mod:`hwcheck.hw2`, :mod:`hwcheck.hw3`) and reports in JSON.
+(:mod:`hwcheck.hw1`, :mod:`hwcheck.hw2`, :mod:`hwcheck.hw3`) and reports in JSON on a
+pipe only it holds (:mod:`hwcheck.reportfd`). The checker never imports the student's
+module: student code runs in its children only (:mod:`hwcheck.child`, as the student's
+uid when grading), and what passes is decided from what the checker saw itself
+(:mod:`hwcheck.driving`, :mod:`hwcheck.plaindata`, :mod:`hwcheck.bank`).
+
+The verdict that counts is the grader's: ``python -I -m hwcheck.verdict ASSIGNMENT
+FOLDER --fd N`` runs every hidden check outside the student's kernel
+(:mod:`hwcheck.verdict`); ``grader.check`` in the notebook is for the student.
 
 ``context`` and ``start_method`` are the course's (:mod:`courselib.startmethod`): a
 homework notebook and the modules it writes need nothing else from the course.

@@ -6,7 +6,6 @@ written as ``{"$bytes": hex}``."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 _BYTES = "$bytes"
 
@@ -35,16 +34,5 @@ def dumps(obj) -> str:
     return json.dumps(_encode(obj), sort_keys=True, default=repr)
 
 
-def write(path: str | Path, obj) -> None:
-    """Write ``obj`` to ``path`` whole or not at all (a reader never sees half a file)."""
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(dumps(obj))
-    tmp.replace(path)
-
-
 def loads(text: str):
     return _decode(json.loads(text))
-
-
-def read(path: str | Path):
-    return loads(Path(path).read_text())

@@ -12,6 +12,7 @@ its questions and no more, and no pickle a student's process sends is ever loade
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,6 +40,14 @@ AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 NOT_ROOT = "not root: the student's code runs as this user (no uid to drop to)"
 
 pytestmark = pytest.mark.start_method_independent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forgers_markers():
+    """writes_report.py leaves /tmp/hwcheck-forged-<checker pid>-<start>: one per run."""
+    yield
+    for mark in Path(tempfile.gettempdir()).glob("hwcheck-forged-*"):
+        mark.unlink(missing_ok=True)
 
 
 def reference(assignment: str) -> str:
@@ -143,6 +152,41 @@ def test_a_report_written_everywhere_counts_for_nothing(tmp_path, assignment):
     result = run_verdict(assignment, answer(tmp_path, assignment, text, "writes_report"))
     assert passed(result) == set(), result
     assert_plain_words(result)
+
+
+KILLED_CHECKER = """
+import json, sys
+from hwcheck.isolated import run_isolated
+reports = [run_isolated(task, "hw1_solution", dict(producers=1, per_producer=10, consumers=1,
+                        gap=0), timeout=20, method=sys.argv[2], folder=sys.argv[1])
+           for task in ("hw1_workers", "hw1_pipeline")]
+print(json.dumps(reports))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_killed_checker_leaves_no_report_to_forge(method):
+    """The strongest attacker short of root: the checker and the answer run as the same
+    ordinary user (as in the notebook), and the answer writes a "passed" report to every
+    descriptor it holds, then kills the checker. A fork child closed the report
+    descriptor before importing the answer, and /proc/<checker>/fd cannot be opened (not
+    dumpable): no report is read, the checks fail."""
+    folder = Path(tempfile.mkdtemp(prefix="hwcheck-killer-"))  # an ordinary user reads it
+    try:
+        folder.chmod(0o755)
+        text = (FORGERY / "writes_report.py").read_text() + (FORGERY / "wrong_hw1.py").read_text()
+        (folder / "hw1_solution.py").write_text(text)
+        argv, env = runner_command()
+        user = ["setpriv", f"--reuid={STUDENT_UID}", f"--regid={STUDENT_UID}",
+                "--clear-groups"] if AS_ROOT else []
+        done = subprocess.run([*user, argv[0], *argv[1:-2], "-c", KILLED_CHECKER, str(folder),
+                               method], env=env, cwd=folder, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for report in json.loads(done.stdout.strip().splitlines()[-1]):
+        assert report["problems"] and "forged" not in report["facts"], report
 
 
 @pytest.mark.slow(15)
