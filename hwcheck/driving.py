@@ -1,6 +1,6 @@
 """The checker's side of running student code: the job in progress (:class:`Job`),
 a driver child (:func:`run_in_driver`) and the processes the checker saw below it
-(:class:`Watcher`).
+(:class:`hwcheck.watching.Watcher`).
 
 A driver is a child process (:func:`hwcheck.child.drive`, the student's uid) that
 imports the student's module, calls the student's function the way the question
@@ -15,15 +15,12 @@ processes it watched, the bytes its own sockets received).
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from dataclasses import dataclass, field
 
-import psutil
-
-from courselib.procs import is_mp_helper, kill_started, still_running, tree
+from courselib.procs import kill_all, tree
 from hwcheck import child, plaindata
+from hwcheck.watching import Watcher
 
 # The driver's timer fires HINT_MARGIN s before the checker's deadline, so its words
 # (where the student's code was waiting) arrive in time; the checker waits for them
@@ -44,6 +41,7 @@ class Job:
     facts: dict = field(default_factory=dict)
     timeout_hint: str = ""
     processes: list = field(default_factory=list)  # the children the checker started itself
+    said: list = field(default_factory=list)  # a driver's words, once it timed out or raised
 
     @property
     def method(self) -> str:
@@ -57,60 +55,6 @@ class Job:
         return ""  # no student code runs in the checker
 
 
-class Watcher:
-    """Every process the checker has seen below ``pid``, polled in a thread: on Linux
-    through ``/proc/<pid>/task/<tid>/children`` (cheap enough to look often, so a
-    consumer that lives half a second is seen), elsewhere through psutil."""
-
-    def __init__(self, pid: int, every: float = 0.05):
-        self.pid = pid
-        self.seen: set[int] = set()
-        self._stop = threading.Event()
-        self._every = every
-        self._fast = os.path.exists(f"/proc/{pid}/task/{pid}/children")
-        self.look()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def look(self) -> None:
-        self.seen.update(_below(self.pid) if self._fast else
-                         (p.pid for p in tree(self.pid)[1:]))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            self.look()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-
-    def running(self) -> list[psutil.Process]:
-        """The student's processes below ``pid`` running now (multiprocessing's
-        helpers, which end by themselves, left out)."""
-        below = tree(self.pid)[1:]
-        self.seen.update(p.pid for p in below)
-        return [p for p in still_running(below) if not is_mp_helper(p)]
-
-
-def _below(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{tid}/children") as fh:
-                    kids = [int(k) for k in fh.read().split()]
-            except (OSError, ValueError):
-                continue
-            todo += [k for k in kids if k not in found]
-            found.update(kids)
-    return found
-
-
 @dataclass
 class Driven:
     """What the checker saw of one driver run."""
@@ -120,6 +64,7 @@ class Driven:
     timed_out: bool = False
     pid: int = 0
     seen: set[int] = field(default_factory=set)  # pids seen below the driver
+    together: set = field(default_factory=set)  # pairs of them seen running at once
     leftovers: list[str] = field(default_factory=list)  # running when the result came
     facts: dict = field(default_factory=dict)
 
@@ -155,6 +100,7 @@ def run_in_driver(job: Job, driver: str, params: dict, what: str,
     elif message is not None and not out.problems:
         out.problems.append(f"The process that ran {what} sent a result the checker cannot "
                             "read (not a result of the course's check).")
+    job.said = list(out.problems)  # for the runner's watchdog, should the kills take long
     if out.result is None and not out.problems:
         if proc.is_alive():
             out.timed_out = True
@@ -165,11 +111,22 @@ def run_in_driver(job: Job, driver: str, params: dict, what: str,
     # a driver that returned exits at once; one whose children still run does not
     proc.join(2.0 if out.result is not None else 0.2)
     watcher.stop()
-    out.seen = set(watcher.seen)
+    out.seen, out.together = set(watcher.seen), set(watcher.together)
     if proc.is_alive():
-        job.facts["killed"] = job.facts.get("killed", 0) + 1 + len(kill_started(proc, 5))
+        job.facts["killed"] = job.facts.get("killed", 0) + _kill_driver(proc)
     reader.close()
     return out
+
+
+def _kill_driver(proc) -> int:
+    """Kill the driver and everything below it; returns how many. Its children go too
+    before it is joined: under fork they hold a copy of the pipe that tells
+    multiprocessing the driver has ended, so joining first would wait in vain."""
+    below = tree(proc.pid)[1:]
+    proc.kill()
+    kill_all(below, timeout=5)
+    proc.join(5)
+    return 1 + len(below)
 
 
 def _wait_message(proc, reader, until: float, out: Driven, what: str):

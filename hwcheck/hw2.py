@@ -9,6 +9,7 @@ What the driver sees (return values, crashed clients) only adds problems.
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from courselib.procs import max_concurrency
@@ -153,7 +154,7 @@ def task_hw2_bank(job: driving.Job, clients=8, ops=250, opening=100, seed=1, pla
     problems = [f"{VIOLATION_WORDS[k]} ({n} times; e.g. {report['examples'][k]})."
                 for k, n in report["violations"].items()]
     problems += replay_problems(report["log"], opening, report["balance"], plans)
-    problems += _client_problems(writers, driven.pid, clients)
+    problems += _client_problems(writers, driven, clients)
     log = report["log"]
     job.facts.update(clients=clients, operations=clients * ops, final_balance=report["balance"],
                      refused=sum(1 for e in log if _entry(e) and not e[3]),
@@ -164,18 +165,22 @@ def task_hw2_bank(job: driving.Job, clients=8, ops=250, opening=100, seed=1, pla
     return problems
 
 
-def _client_problems(writers: dict, driver_pid: int, clients: int) -> list[str]:
-    """One client process per plan, changing the account at the same time as others:
-    judged from which processes the checker's own server saw change it, and when."""
-    itself = driver_pid in writers
-    others = {k: span for k, span in writers.items() if k != driver_pid}
+def _client_problems(writers: dict, driven: driving.Driven, clients: int) -> list[str]:
+    """One client process per plan, changing the account while another runs: judged
+    from which processes the checker's own server saw change it, and when, and from
+    the processes it saw running at the same moment."""
+    itself = driven.pid in writers
+    others = {k: span for k, span in writers.items() if k != driven.pid}
     problems = []
     if len(others) != clients:
         problems.append(
             f"run_bank should start one client process per plan ({clients}); the account was "
             f"changed by {len(others)} other process(es)"
             + (" and by the process running run_bank itself" if itself else "") + ".")
-    if len(others) > 1 and max_concurrency(list(others.values())) <= 1:
+    pids = sorted(k for k in others if isinstance(k, int))
+    at_once = max_concurrency(list(others.values())) > 1 or any(
+        pair in driven.together for pair in itertools.combinations(pids, 2))
+    if len(others) > 1 and not at_once:
         problems.append("No client was started while another was running: start all the "
                         "clients first, then join them (one after another never shares the "
                         "account, so it tests nothing).")

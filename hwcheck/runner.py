@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         # claimed before killing anything: the task, unblocked by the kills, must not
         # report the resulting EOFError/BrokenPipe as the student's mistake
         try:
-            problems = timeout_problems(job, main_thread)
+            problems = job.said or timeout_problems(job, main_thread)
         except Exception as exc:  # noqa: BLE001
             problems = [f"Still not finished after {timeout:.0f} s ({exc!r})."]
         job.facts["timed_out"] = True
