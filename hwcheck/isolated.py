@@ -79,7 +79,11 @@ def run_isolated(
         kill_tree(proc.pid)  # the checker and its children, while they can still be found
         kill_session(proc.pid)
         proc.kill()
-        output, _ = proc.communicate(timeout=10)
+        try:
+            output, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # an escaped process still holds its output
+            proc.stdout.close()
+            output = b""
         killed = True
     end_run(proc.pid, mark)  # anything the student left behind
     elapsed = time.monotonic() - started

@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     watchdog.daemon = True
     watchdog.start()
     try:
+        if student.uid is not None and os.geteuid() != 0:
+            raise PermissionError(f"the checker must run as root to run the student's code "
+                                  f"as uid {student.uid}")
         problems = TASKS[request["task"]](job, **request["params"])
         problems = [str(p) for p in problems]
     except Exception as exc:  # noqa: BLE001 - the checker's own failure: never a pass

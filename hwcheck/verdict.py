@@ -86,6 +86,15 @@ def judge(name: str, q: Question, folder: Path, uid: int | None, gid: int | None
             "message": failure(name, q, problems) if problems else f"{name}: passed"}
 
 
+def _judged(name: str, q: Question, folder: Path, uid: int | None, gid: int | None) -> dict:
+    try:
+        return judge(name, q, folder, uid, gid)
+    except Exception as exc:  # noqa: BLE001 - a failed question, never a crashed verdict
+        problems = [f"The grading run could not finish: {type(exc).__name__}: {exc}"]
+        return {"passed": False, "public_cell": q.public_cell, "hidden_cell": q.hidden_cell,
+                "problems": problems, "checks": [], "message": failure(name, q, problems)}
+
+
 def verdict(assignment: str, folder: str | os.PathLike, uid: int | None = None,
             gid: int | None = None) -> dict:
     try:
@@ -102,7 +111,7 @@ def verdict(assignment: str, folder: str | os.PathLike, uid: int | None = None,
         answers = Path(tmp)
         answers.chmod(0o755)  # the student's uid reads the module, writes nothing here
         copy_answers(assignment, folder, answers)
-        results = {name: judge(name, q, answers, uid, gid) for name, q in table.items()}
+        results = {name: _judged(name, q, answers, uid, gid) for name, q in table.items()}
     return {"assignment": assignment, "student_uid": uid, "questions": results,
             "wall_seconds": round(time.monotonic() - started, 2)}
 
