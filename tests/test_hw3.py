@@ -30,7 +30,6 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from hw_course import make_course, nbgrader, scores, strip_ansi, submit
 
 from course_tools.grade import sandbox
 from courselib import lineclient
@@ -40,6 +39,8 @@ from hwcheck import Checker, CheckFailed, checker, hw3, tcpcheck, tcpclient, tcp
 from hwcheck.child import Student
 from hwcheck.driving import Job
 from hwcheck.questions import QUESTIONS
+from tests.support.course import make_course, submit
+from tests.support.nbgrader_cli import nbgrader, scores, strip_ansi
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "submissions" / "hw3"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from hw_course import ROOT, sample_text, strip_ansi
 
 from hwcheck import Checker, CheckFailed, check, require_answered
 from hwcheck.diagnose import diagnose
@@ -24,6 +23,8 @@ from hwcheck.limits import BACKSTOP
 from hwcheck.questions import QUESTIONS, all_checks
 from hwcheck.recording import make_batches
 from hwcheck.runner import TASKS
+from tests.support.course import ROOT, sample_text
+from tests.support.nbgrader_cli import strip_ansi
 
 independent = pytest.mark.start_method_independent
 

@@ -22,11 +22,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from hw_course import ROOT, SAMPLES, solution_text
 from notebook_cells import writefile_source
 
 from hwcheck import spec
 from hwcheck.isolated import run_isolated, runner_command
+from tests.support.course import ROOT, SAMPLES, solution_text
 
 FORGERY = SAMPLES / "forgery"
 MODULE = {"hw1": "hw1_solution", "hw2": "hw2_solution", "hw3": "hw3_server"}
