@@ -248,6 +248,8 @@ def kill_started(proc, timeout: float = 10.0) -> list[psutil.Process]:
     ``os.waitpid``, and ``proc.is_alive()`` would then stay True for ever."""
     kids = tree(proc.pid)[1:] if proc.pid is not None else []
     proc.kill()
-    proc.join(timeout)
+    # the descendants first: under fork they hold a copy of the pipe whose end tells
+    # multiprocessing that ``proc`` has exited, so joining first would wait in vain
     kill_all(kids, timeout=timeout)
+    proc.join(timeout)
     return kids

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from courselib.procs import kill_all, tree
+from courselib.procs import kill_started
 from hwcheck import child, plaindata
 from hwcheck.watching import Watcher
 
@@ -119,14 +119,8 @@ def run_in_driver(job: Job, driver: str, params: dict, what: str,
 
 
 def _kill_driver(proc) -> int:
-    """Kill the driver and everything below it; returns how many. Its children go too
-    before it is joined: under fork they hold a copy of the pipe that tells
-    multiprocessing the driver has ended, so joining first would wait in vain."""
-    below = tree(proc.pid)[1:]
-    proc.kill()
-    kill_all(below, timeout=5)
-    proc.join(5)
-    return 1 + len(below)
+    """Kill the driver and everything below it; returns how many."""
+    return 1 + len(kill_started(proc, timeout=5))
 
 
 def _wait_message(proc, reader, until: float, out: Driven, what: str):

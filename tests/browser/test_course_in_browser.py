@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from lab_ui import (
     RUN_TIMEOUT,
@@ -35,6 +34,8 @@ from lab_ui import (
     wait_cells_done,
 )
 from playwright.sync_api import expect
+
+from courselib.procs import terminate_then_kill, tree
 
 LECTURE = "notebooks/01-producer-consumer.ipynb"
 # The student's edit of the lecture's worker module: produce() now puts the
@@ -314,13 +315,7 @@ class Grading:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            procs = [psutil.Process(self.proc.pid)]
-            procs += procs[0].children(recursive=True)
-            for p in procs:
-                p.terminate()
-            _, alive = psutil.wait_procs(procs, timeout=10)
-            for p in alive:
-                p.kill()
+            terminate_then_kill(tree(self.proc.pid), grace=10)
         self.proc.wait(timeout=10)
 
 
