@@ -81,7 +81,7 @@ lint: env
 # MP_START_METHOD=fork $(PYTEST) tests  still runs them under one method.
 test-unit: env
 	@scripts/ensure-postgres.sh $(BIN)/python
-	$(PYTEST) -q -n 4 --dist worksteal tests --ignore=tests/browser --start-methods=$(START_METHODS)
+	$(PYTEST) -q -n 4 --dist worksteal --durations=20 tests --ignore=tests/browser --start-methods=$(START_METHODS)
 
 # Every lecture notebook under every start method (00-review.ipynb::fork, ...; the three of one notebook on one worker, since they share its %%writefile modules),
 # strict output comparison.
