@@ -77,11 +77,12 @@ lint: env
 # One session runs every test under all three start methods (--start-methods,
 # tests/plugins/start_methods.py), so xdist spreads all of them over its
 # workers. Four workers on two cores: some tests wait (kernels starting, deadlocks
-# running into their time limits); measured 160-175 s, vs 196 s with 3 and 173 s with 5.
+# running into their time limits). --dist load with the slow tests sorted first
+# (tests/conftest.py) starts the long ones at once, one per worker.
 # MP_START_METHOD=fork $(PYTEST) tests  still runs them under one method.
 test-unit: env
 	@scripts/ensure-postgres.sh $(BIN)/python
-	$(PYTEST) -q -n 4 --dist worksteal --durations=20 tests --ignore=tests/browser --start-methods=$(START_METHODS)
+	$(PYTEST) -q -n 4 --dist load --durations=20 tests --ignore=tests/browser --start-methods=$(START_METHODS)
 
 # Every lecture notebook under every start method (00-review.ipynb::fork, ...; the three of one notebook on one worker, since they share its %%writefile modules),
 # strict output comparison.
