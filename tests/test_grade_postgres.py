@@ -19,7 +19,10 @@ from course_tools.grade import sandbox
 from tests.support import course as fx
 from tests.support.nbgrader_cli import course_grade, grade_rows
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's server binaries, newest version first (bookworm ships 15, trixie 17)
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"),
+             key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+             default=Path("/usr/lib/postgresql/15/bin"))
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(27),
