@@ -12,11 +12,20 @@ pytest_plugins = ["pytester"]
 
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by module-scoped parameters
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slow tests first, longest first (``slow(seconds)`` marks), the rest in their
-    order: with ``--dist load`` pytest-xdist hands the first tests out one per worker
-    in turn, so the long ones start at once, spread over the workers, instead of
-    meeting on one worker at the end of the run. Only the item order is touched."""
-    items.sort(key=lambda item: -_seconds(item) if item.get_closest_marker("slow") else 0.0)
+    """The files with the most slow seconds first (``slow(seconds)`` marks), each
+    file's tests together and in their order: with ``--dist loadfile`` pytest-xdist
+    hands whole files to the workers in this order, so the long files start at once,
+    spread over the workers, and a file's leftover check runs once, after its last
+    test. Only the item order is touched."""
+    slow: dict[str, float] = {}
+    for item in items:
+        if item.get_closest_marker("slow"):
+            slow[_file(item)] = slow.get(_file(item), 0.0) + _seconds(item)
+    items.sort(key=lambda item: -slow.get(_file(item), 0.0))  # stable: file order kept
+
+
+def _file(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
 
 
 def _seconds(item: pytest.Item) -> float:
