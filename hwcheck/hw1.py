@@ -3,30 +3,33 @@ imports the student's module:
 
 * ``hw1_workers``: the checker runs the reference orchestration itself. The
   student's producer and consumer run in child processes (:func:`hwcheck.child.call`);
-  the checker reads the results from its own queue (plain data only) and checks that
-  each pid is one of the consumers it started.
+  the checker reads the results from its own queue (plain data only), checks that
+  each pid is one of the consumers it started, and says what it saw of consumers
+  that ended before their SENTINEL (during the producers' lull, after a producer
+  ended, after a falsy item) or never ended.
 * ``hw1_pipeline``: the student's ``run_pipeline`` / ``run_joinable`` runs in a driver
-  child (:func:`drive_pipeline`), which sends back the pairs it returned and what
-  it recorded (SENTINELs put early, processes started, crashed). The checker checks
-  the pairs against the batches, that each pid is a process it saw below the driver,
-  and that none was still running when the function returned.
+  child (:func:`hwcheck.hw1_driver.drive_pipeline`), which sends back the pairs it
+  returned and what it saw (SENTINELs put, and when; waits with no timeout; which
+  processes iterated a batch: the producers, however they were built). The checker
+  checks the pairs against the batches (one of them arrives late), that each pid is
+  a process it saw below the driver, and that none was still running when the
+  function returned.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import threading
+import time
+from pathlib import Path
 
 from courselib.procs import drain, get_or_none
 from hwcheck import child, driving, source
 from hwcheck.plaindata import NotPlainData, PlainQueue
 from hwcheck.recording import (
-    State,
     crashed_problems,
-    install_sentinel_counter,
     make_batches,
-    plain,
-    role,
 )
 
 HASHABLE = (type(None), bool, int, float, str, bytes)
@@ -83,10 +86,92 @@ def _alive(procs) -> bool:
     return any(p.is_alive() for p in procs)
 
 
+def sentinel_text(folder, module: str) -> str | None:
+    """The source of the module's top-level ``SENTINEL = ...`` when it is not a plain
+    literal (``object()``...), else None."""
+    try:
+        text = (Path(folder) / f"{module}.py").read_text(encoding="utf-8", errors="replace")
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    found = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "SENTINEL" for t in node.targets):
+            try:
+                ast.literal_eval(node.value)
+                found = None
+            except ValueError:
+                found = ast.get_source_segment(text, node.value) or "not a literal"
+    return found
+
+
+def object_sentinel_words(text: str) -> str:
+    return (f"SENTINEL is `{text}`, not a plain value: every process has its own copy of such "
+            "an object (a child imports your module anew, and what crosses a queue is a "
+            "pickled copy), so no item a consumer takes is ever that object and "
+            "`item is SENTINEL` never holds: the consumers never stop. Use a plain value, "
+            "`SENTINEL = None`, and test `item is None` (or a string compared with ==).")
+
+
+class Endings:
+    """When the checker saw each of its consumers and producers end (polled at most
+    every 0.1 s), and how long no result had come by then."""
+
+    def __init__(self, cons, prods):
+        self.cons, self.prods = cons, prods
+        self.cons_ended: dict[int, tuple[float, int]] = {}  # index -> (quiet s, producers ended)
+        self.prods_ended = 0
+        self.last_result = self._looked = time.monotonic()
+
+    def result(self) -> None:
+        self.last_result = time.monotonic()
+        self.look()
+
+    def look(self, force=False) -> None:
+        now = time.monotonic()
+        if not force and now - self._looked < 0.1:
+            return
+        self._looked = now
+        self.prods_ended = sum(1 for p in self.prods if not p.is_alive())
+        for i, c in enumerate(self.cons):
+            if i not in self.cons_ended and not c.is_alive():
+                self.cons_ended[i] = (now - self.last_result, self.prods_ended)
+
+    def alive(self) -> bool:
+        self.look()
+        return _alive(self.cons) and _alive(self.prods)
+
+
+def quitters_words(endings: Endings, quitters: list[int], missing: list, name: str,
+                   gap: float) -> str:
+    """What the checker saw of consumers that ended before it sent any SENTINEL, and
+    the likely cause only where that evidence points to one."""
+    n = len(quitters)
+    head = f"{n} {name}(s) ended before the checker sent any SENTINEL"
+    if missing and all(not item for item in missing):
+        return (f"{head}; item {missing[0]!r}, which is falsy, was never reported. A test like "
+                f"`if not item:` takes such an item for the end: test for the SENTINEL itself "
+                "(`if item is SENTINEL:` with SENTINEL = None).")
+    at = sorted(endings.cons_ended.get(i, (0.0, 0)) for i in quitters)
+    if all(prods >= 1 for _, prods in at) and len(at) <= max(p for _, p in at):
+        return (f"{head}, each after a producer had finished: does producer put SENTINEL "
+                "itself? Only the parent may, one per consumer, after every producer ended "
+                "(a producer cannot know whether the others still work).")
+    quiet = max(q for q, _ in at)
+    return (f"{head}, while producers were still working (they pause {gap:g} s halfway; no "
+            f"item had come for {quiet:.1f} s). A consumer that stops when the queue looks "
+            "empty (q.empty(), get_nowait() or get(timeout=...) raising queue.Empty) quits "
+            "too early: an empty queue only means 'nothing yet'. Block in q.get() and stop "
+            "only when you take SENTINEL.")
+
+
 def task_hw1_workers(job: driving.Job, producers=3, per_producer=200, consumers=2, gap=1.5,
                      joinable=False):
     """Reference orchestration around the student's producer and consumer (or
-    joinable_*): catches polling consumers and missing task_done()."""
+    joinable_*): catches consumers that stop before their SENTINEL (polling, a
+    timeout shorter than the producers' lull, a falsy item, a producer's own SENTINEL)
+    and missing task_done()."""
     ctx = job.ctx
     sentinel = source.sentinel(job.student.folder, job.student.module)
     consumer_fn = "joinable_consumer" if joinable else "consumer"
@@ -112,25 +197,20 @@ def task_hw1_workers(job: driving.Job, producers=3, per_producer=200, consumers=
     for p in cons + prods:
         p.start()
     pairs, problems = [], []
+    endings = Endings(cons, prods)
     try:
         while len(pairs) < total:
             # once the consumers have all ended, or the producers are done, a quiet queue
             # gets one more look (2 s) for stragglers, then the wait is over
-            pair = get_or_none(results, job.deadline, lambda: _alive(cons) and _alive(prods),
-                               last_look=2.0)
+            pair = get_or_none(results, job.deadline, endings.alive, last_look=2.0)
             if pair is None:
                 break
             pairs.append(pair)
+            endings.result()
     except NotPlainData as exc:
         problems.append(exc.words("The checker's results queue"))
-    quitters = [c for c in cons if not c.is_alive()]
-    if quitters and not problems:
-        problems.append(
-            f"{len(quitters)} {name}(s) ended before any SENTINEL was sent, while producers "
-            "were still working. A consumer that stops when the queue looks empty "
-            "(q.empty(), get_nowait() or get(timeout=...)) quits too early: an empty queue only "
-            "means 'nothing yet'. Block in q.get() and stop only when you take SENTINEL."
-        )
+    endings.look(force=True)
+    quitters = [i for i, c in enumerate(cons) if not c.is_alive()]
     for p in prods:
         p.join(timeout=10)
     if joinable:
@@ -148,34 +228,50 @@ def task_hw1_workers(job: driving.Job, producers=3, per_producer=200, consumers=
         job.facts["joinable_join_returned"] = not joiner.is_alive()
         if joiner.is_alive():
             problems.append(job.timeout_hint)
+    until = time.monotonic() + 5  # a consumer stops at once on its SENTINEL
     for c in cons:
-        c.join(timeout=10)
+        c.join(timeout=max(0.1, until - time.monotonic()))
     try:
         pairs.extend(drain(results, quiet=0.2, limit=0.5))
     except NotPlainData as exc:
         refused = exc.words("The checker's results queue")
         problems += [] if refused in problems else [refused]
     q.cancel_join_thread()  # the SENTINELs of consumers that are gone: not worth a wait
+    if quitters and not problems:
+        got = {item for item, _ in pairs} if _pairs_ok(pairs) else set()
+        missing = sorted(x for b in batches for x in list.__iter__(b) if x not in got)
+        problems.append(quitters_words(endings, quitters, missing, name, gap))
     stuck = [c for c in cons if c.is_alive()]
     if stuck:
+        text = sentinel_text(job.student.folder, job.student.module)
         problems.append(
-            f"{len(stuck)} {name}(s) did not end after receiving SENTINEL. Stop the loop "
-            f"(return) when you take SENTINEL (`if item is SENTINEL:`)."
-        )
+            f"{len(stuck)} {name}(s) did not end after the checker put one SENTINEL "
+            f"({sentinel!r}) per consumer. " + (object_sentinel_words(text) if text else
+            "Stop the loop (return) when you take SENTINEL: `if item is SENTINEL:` with "
+            "SENTINEL = None (a string SENTINEL arrives as a copy: compare it with ==)."))
+        if text and _pairs_ok(pairs):  # it reported the checker's SENTINELs as items
+            pairs = [pair for pair in pairs if pair[0] != sentinel]
     problems += pairs_problems(pairs, batches, job.facts, {c.pid for c in cons}, os.getpid(),
                                name)
     problems += crashed_problems(cons + prods)
     return problems
 
 
+def _pairs_ok(pairs) -> bool:
+    try:
+        return all(isinstance(i, HASHABLE) for i, _ in pairs)
+    except (TypeError, ValueError):
+        return False
+
+
 def task_hw1_pipeline(job: driving.Job, producers=3, per_producer=200, consumers=2, gap=1.0,
-                      joinable=False):
+                      joinable=False, late=0.0):
     """The student's own orchestration, run_pipeline (or run_joinable), in a driver."""
     fn_name = "run_joinable" if joinable else "run_pipeline"
     params = dict(producers=producers, per_producer=per_producer, consumers=consumers, gap=gap,
-                  joinable=joinable)
+                  joinable=joinable, late=late)
     job.stage = f"inside your {fn_name}"
-    driven = driving.run_in_driver(job, "hwcheck.hw1:drive_pipeline", params, f"your {fn_name}")
+    driven = driving.run_in_driver(job, "hwcheck.hw1_driver:drive_pipeline", params, f"your {fn_name}")
     job.facts.update(driven.facts)
     if driven.result is None:
         return driven.problems
@@ -185,105 +281,21 @@ def task_hw1_pipeline(job: driving.Job, producers=3, per_producer=200, consumers
     pairs = result.get("pairs")
     problems = said[:1] if pairs is None else []  # the driver's words for a malformed return
     if pairs is not None:
-        batches = make_batches(producers, per_producer, gap)
-        problems += pairs_problems(pairs, batches, job.facts, driven.seen, driven.pid)
+        batches = make_batches(producers, per_producer, gap, first=1)
+        found = pairs_problems(pairs, batches, job.facts, driven.seen, driven.pid)
+        if late and _pairs_ok(pairs):
+            last = list.__iter__(batches[-1])
+            *_, late_item = last
+            got = {item for item, _ in pairs}
+            missing = {x for b in batches for x in list.__iter__(b)} - got
+            if missing == {late_item}:
+                problems.append(
+                    f"Your {fn_name} returned before reading every result: the one item that "
+                    f"arrived {late:g} s after the others ({late_item}) is missing. Reading "
+                    "until the results queue is quiet for a while stops too early when a "
+                    "consumer is slow: count the results (the batches say how many items "
+                    "there are) and read exactly that many, each get with a timeout.")
+        problems += found
     problems += [p for p in said if p not in problems]
     problems += driving.leftover_problem(driven.leftovers, f"your {fn_name}")
     return problems
-
-
-# --------------------------------------------------------------------- the driver's side
-
-
-def drive_pipeline(state: State, producers, per_producer, consumers, gap, joinable) -> dict:
-    """In the driver child: call the student's run_pipeline / run_joinable on a
-    recording context; return the pairs (plain data) and what was recorded."""
-    mod, ctx = state.module, state.ctx
-    fn_name = "run_joinable" if joinable else "run_pipeline"
-    install_sentinel_counter(state, getattr(mod, "SENTINEL", None))
-    batches = make_batches(producers, per_producer, gap)
-    state.stage = f"inside your {fn_name}"
-    state.timeout_hint = pipeline_timeout_hint
-    returned = getattr(mod, fn_name)(ctx, batches, consumers)
-    problems = []
-    try:
-        pairs = [plain(tuple(pair)) for pair in returned]
-        if any(len(pair) != 2 for pair in pairs):
-            raise ValueError
-    except (TypeError, ValueError):
-        pairs = None
-        problems.append(
-            f"Expected a list of (item, pid) pairs, got {type(returned).__name__}: "
-            f"{str(returned)[:120]}. Each consumer must put (item, os.getpid()) on the results "
-            "queue.")
-    early = [s for s in state.sentinel_puts if s["producers_running"]]
-    if early:
-        problems.append(
-            f"{len(early)} SENTINEL(s) were put while a producer was still running. Join all "
-            "producers first, then put one SENTINEL per consumer; otherwise a consumer can stop "
-            "before the last items arrive."
-        )
-    procs = state.processes
-    ncons = sum(1 for p in procs if "consumer" in role(p))
-    nprod = sum(1 for p in procs if "producer" in role(p))
-    facts = dict(consumers_started=ncons, producers_started=nprod,
-                 sentinels_put=len(state.sentinel_puts), processes_started=len(procs))
-    if procs and (ncons != consumers or nprod != producers):
-        problems.append(
-            f"Expected {producers} producer and {consumers} consumer processes "
-            f"(one producer per batch), your {fn_name} started {nprod} and {ncons}."
-        )
-    if joinable:
-        problems += _joinable_problems(procs)
-    problems += crashed_problems(procs)
-    return {"pairs": pairs, "problems": problems, "facts": facts}
-
-
-def _joinable_problems(procs) -> list[str]:
-    from multiprocessing.queues import JoinableQueue
-
-    problems = []
-    not_daemon = [p for p in procs if "consumer" in role(p) and not p.daemon]
-    if not_daemon:
-        problems.append(
-            f"{len(not_daemon)} consumer(s) were not daemon processes: start them with "
-            "daemon=True (a safety net: daemon children are killed when the parent exits)."
-        )
-    if not any(isinstance(a, JoinableQueue) for p in procs for a in getattr(p, "_hw_args", ())):
-        problems.append("run_joinable should hand the consumers a ctx.JoinableQueue().")
-    return problems
-
-
-def pipeline_timeout_hint(state: State, where: str) -> list[str]:
-    """The likely mistake when the student's run_pipeline / run_joinable ran out of
-    time, reasoned from the SENTINELs it put and the processes still running."""
-    msg = []
-    if any(s["producers_running"] for s in state.sentinel_puts):
-        msg.append(
-            "A SENTINEL was put while a producer was still running, so a consumer stopped "
-            "before the last items arrived. Join all producers first, then put one SENTINEL "
-            "per consumer."
-        )
-    procs = state.processes
-    ncons = sum(1 for p in procs if "consumer" in role(p))
-    nsent = len(state.sentinel_puts)
-    if any("consumer" in role(p) and p.is_alive() for p in procs):
-        if nsent < ncons:
-            msg.append(
-                f"Likely mistake: you put {nsent} SENTINEL(s) for {ncons} consumers, so a "
-                "consumer waits forever in q.get(). Put one SENTINEL per consumer, after "
-                "joining all producers."
-            )
-        else:
-            msg.append(
-                "Likely mistake: joining a consumer before reading all its results. A process "
-                "that put items on a queue cannot end until they are read: take all results "
-                "first, then join the consumers."
-            )
-    elif "get" in where:
-        msg.append(
-            "Likely mistake: waiting for more results than the consumers produce (some items "
-            "never consumed), or a wait without a timeout."
-        )
-    return msg
-

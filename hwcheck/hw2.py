@@ -29,6 +29,24 @@ def make_plans(clients: int, ops: int, seed: int = 1) -> list[list[tuple[str, in
     ]
 
 
+def rules_plan(ops: int, opening: int, seed: int = 1) -> list[tuple[str, int]]:
+    """One process's operations, as :func:`make_plans`, with a withdrawal of exactly
+    the balance (which must be accepted) about every tenth operation, and right
+    after any that leaves a positive balance: known in advance, since one process
+    alone changes the account."""
+    rng, bal, plan = random.Random(seed), opening, []
+    for n in range(ops):
+        if bal > 0 and (n % 10 == 3 or rng.random() < 0.05):
+            kind, amount = "withdraw", bal
+        elif rng.random() < 0.5:
+            kind, amount = "deposit", rng.randint(1, 40)
+        else:
+            kind, amount = "withdraw", rng.randint(1, 50)
+        plan.append((kind, amount))
+        bal += amount if kind == "deposit" else -amount if amount <= bal else 0
+    return plan
+
+
 VIOLATION_WORDS = {
     "unlocked write": "the balance was changed by a client that did not hold account['lock'] "
                       "(missing lock: two clients can read the same balance and one update is lost)",
@@ -40,10 +58,12 @@ VIOLATION_WORDS = {
 }
 
 
-def replay_problems(log, opening, balance, plans) -> list[str]:
+def replay_problems(log, opening, balance, plans, rules: bool = True) -> list[str]:
     """The log must tell the account's story: each entry's balance_after follows
-    from the previous one, refusals are exactly the overdrafts, and every client's
-    operations appear once, in order."""
+    from the previous one, and every client's operations appear once, in order;
+    with ``rules``, refusals are also exactly the overdrafts (question 1's rules;
+    question 2 replays the log by its own accept/refuse decisions, so a mistake in
+    the rules costs question 1 only)."""
     problems, bal = [], opening
     per_client: dict = {}
     for n, entry in enumerate(log):
@@ -54,16 +74,16 @@ def replay_problems(log, opening, balance, plans) -> list[str]:
         per_client.setdefault(entry[0], []).append((entry[1], entry[2]))
     for n, (_client, kind, amount, accepted, after) in enumerate(log):
         if kind == "deposit":
-            if not accepted:
+            if rules and not accepted:
                 problems.append(f"Log entry {n}: a deposit was refused; deposits are always accepted.")
                 break
-            bal += amount
+            bal += amount if accepted else 0
         elif kind == "withdraw":
-            if accepted and amount > bal:
+            if rules and accepted and amount > bal:
                 problems.append(f"Log entry {n}: withdrew {amount} from a balance of {bal} "
                                 "(an overdraft must be refused).")
                 break
-            if not accepted and amount <= bal:
+            if rules and not accepted and amount <= bal:
                 problems.append(f"Log entry {n}: refused to withdraw {amount} from a balance of "
                                 f"{bal}; only withdrawals larger than the balance are refused.")
                 break
@@ -114,7 +134,7 @@ def task_hw2_rules(job: driving.Job, opening=50, random_ops=0, seed=3):
     said = [p for p in driven.result.get("problems") or [] if isinstance(p, str)]
     log = report["log"]
     if random_ops:
-        plan = make_plans(1, random_ops, seed)[0]
+        plan = rules_plan(random_ops, opening, seed)
         job.facts.update(operations=random_ops, log_entries=len(log),
                          refused=sum(1 for e in log if _entry(e) and not e[3]))
         return said or replay_problems(log, opening, report["balance"], [plan])
@@ -151,9 +171,11 @@ def task_hw2_bank(job: driving.Job, clients=8, ops=250, opening=100, seed=1, pla
         served.close()
     if driven.result is None:
         return driven.problems
+    # lock discipline and a log that replays; the rules (a negative balance, a wrong
+    # refusal) are question 1's
     problems = [f"{VIOLATION_WORDS[k]} ({n} times; e.g. {report['examples'][k]})."
-                for k, n in report["violations"].items()]
-    problems += replay_problems(report["log"], opening, report["balance"], plans)
+                for k, n in report["violations"].items() if k != "negative"]
+    problems += replay_problems(report["log"], opening, report["balance"], plans, rules=False)
     problems += _client_problems(writers, driven, clients)
     log = report["log"]
     job.facts.update(clients=clients, operations=clients * ops, final_balance=report["balance"],
@@ -196,11 +218,12 @@ def drive_rules(state: State, account, random_ops, seed) -> dict:
     mod = state.module
     account = checked.account_proxies(account)
     if random_ops:
-        for kind, amount in make_plans(1, random_ops, seed)[0]:
+        for kind, amount in rules_plan(random_ops, account["balance"].value, seed):
             getattr(mod, kind)(account, amount, 0)
         return {"problems": []}
     problems, bal = [], account["balance"].value
     for kind, amount, want in RULE_STEPS:
+        before = account["balance"].value
         got = getattr(mod, kind)(account, amount, 7)
         if want and kind == "withdraw":
             bal -= amount
@@ -208,8 +231,9 @@ def drive_rules(state: State, account, random_ops, seed) -> dict:
             bal += amount
         now = account["balance"].value
         if got is not want:
-            problems.append(f"{kind}(account, {amount}, 7) returned {got!r} with the balance at "
-                            f"{now if got else bal}; expected {want} "
+            exact = " (exactly the balance: allowed)" if amount == before else ""
+            problems.append(f"{kind}(account, {amount}, 7) with the balance at {before} before "
+                            f"the call{exact} returned {got!r}; expected {want} "
                             "(True when done, False when refused).")
             break
         if now != bal:
