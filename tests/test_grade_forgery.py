@@ -12,7 +12,8 @@ Every forging technique a student can use in the notebook or the module it write
 Each is applied to a blank answer (it deserves 0) and one to a partly right answer (it
 deserves what the same answer gets without the forgery). The in-kernel forgeries do make
 the notebook's own test cells pass; the scores come from the grading run's verdict,
-outside the kernel, and the summary says where the two differed.
+outside the kernel, and the summary says where the two differed. hw1's run also has
+workers defined in the notebook (not picklable under spawn): 0, said in words.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 
 from course_tools.grade import sandbox
 from tests.notebook_cells import writefile_body
-from tests.support.course import ROOT, SAMPLES, make_course, submit
+from tests.support.course import ROOT, SAMPLES, make_course, submission, submit
 from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers, nbgrader, strip_ansi
 
 pytestmark = [
@@ -100,6 +101,9 @@ def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment)
     release = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb",
                             as_version=4)
     cases = submissions(assignment, release)
+    if assignment == "hw1":
+        cases["notebook_workers"] = (submission(course / "release" / "hw1" / "hw1.ipynb", "hw1",
+                                                "notebook_workers"), 0.0)
     for student, (nb, _) in cases.items():
         submit(course, assignment, student, nb)
     proc = course_grade(course, assignment, "--workers", "2", timeout=840)
@@ -114,6 +118,11 @@ def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment)
         # the forgery worked in the kernel, and the summary says so
         assert DIFFERED in rows[student]["reasons"], (student, rows[student]["reasons"])
     assert DIFFERED not in rows["honest"]["reasons"] + rows["blank"]["reasons"]
+    if assignment == "hw1":
+        assert "worker not picklable under spawn" in rows["notebook_workers"]["reasons"]
+        page = course / "feedback" / "notebook_workers" / "hw1" / "hw1.html"
+        assert "the answer cell must start with the line `%%writefile" in strip_ansi(
+            html.unescape(page.read_text()))
     feedback = course / "feedback" / "hides" / assignment / f"{assignment}.html"
     text = strip_ansi(html.unescape(feedback.read_text()))
     assert "GradingRunFailed" in text and "still raise(s) NotImplementedError" in text
