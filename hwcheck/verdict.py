@@ -10,7 +10,9 @@ so nothing else next to the notebook is ever importable. For each question the
 answer is read without running it (:mod:`hwcheck.source`: missing, stub, syntax
 error fail at once, with the notebook's words); then each hidden check is one
 bounded checker run (:func:`hwcheck.isolated.run_isolated`), the student's code as
-uid U (root only), up to the first check that fails.
+uid U (root only), up to the first check that fails; the public checks run only when a
+hidden one failed. ``cells`` says, for each nbgrader grade cell, whether its points are
+earned and why not.
 
 One JSON object is written to file descriptor N (then closed)::
 
@@ -18,6 +20,8 @@ One JSON object is written to file descriptor N (then closed)::
      "questions": {"q1": {"passed": true, "public_cell": "q1-public",
                           "hidden_cell": "q1-hidden", "problems": [],
                           "message": "q1: passed",
+                          "cells": {"q1-hidden": {"passed": true, "message": "q1: passed"},
+                                    "q1-public": {"passed": true, "message": "..."}},
                           "checks": [{"task": "hw1_workers", "passed": true,
                                       "seconds": 3.1, "timed_out": false}]}, ...}}
 
@@ -65,25 +69,45 @@ def copy_answers(assignment: str, folder: Path, into: Path) -> None:
         (into / f"{module}.py").chmod(0o644)
 
 
-def judge(name: str, q: Question, folder: Path, uid: int | None, gid: int | None) -> dict:
-    """One question: its hidden checks, up to the first that fails."""
-    problems = source.diagnose(q.module, q.names, folder)
-    checks = []
-    for check in [] if problems else q.hidden:
+def _run(checks, q: Question, folder: Path, uid: int | None, gid: int | None):
+    """Run ``checks`` in turn, up to the first that fails: (problems, what each did)."""
+    done = []
+    for check in checks:
         report = run_isolated(check.task, q.module, check.params,
                               timeout=check.timeout * time_scale(),
                               method=check.method or start_method(), folder=folder,
                               show_output=check.show_output, uid=uid, gid=gid)
         facts = report.get("facts", {})
-        checks.append({"task": check.task, "passed": not report["problems"],
-                       "seconds": facts.get("wall_seconds"),
-                       "timed_out": bool(facts.get("timed_out"))})
+        done.append({"task": check.task, "passed": not report["problems"],
+                     "seconds": facts.get("wall_seconds"),
+                     "timed_out": bool(facts.get("timed_out"))})
         if report["problems"]:
-            problems = report["problems"]
-            break
+            return report["problems"], done
+    return [], done
+
+
+def judge(name: str, q: Question, folder: Path, uid: int | None, gid: int | None) -> dict:
+    """One question: its hidden checks, up to the first that fails. The public cell's
+    checks are smaller runs of the same properties: they run only when a hidden check
+    failed (an answer that passes the hidden checks passes them), so an honest answer
+    costs no more than the hidden tests did in the notebook."""
+    problems = source.diagnose(q.module, q.names, folder)
+    public_problems, checks = problems, []
+    if not problems:
+        problems, checks = _run(q.hidden, q, folder, uid, gid)
+        public_problems = problems
+        if problems and q.public_cell != q.hidden_cell:
+            public_problems, public_checks = _run(q.public, q, folder, uid, gid)
+            checks += public_checks
+    message = failure(name, q, problems) if problems else f"{name}: passed"
+    cells = {q.hidden_cell: {"passed": not problems, "message": message}}
+    if q.public_cell != q.hidden_cell:
+        cells[q.public_cell] = {
+            "passed": not public_problems,
+            "message": failure(name, q, public_problems) if public_problems
+            else f"{name}: public checks passed"}
     return {"passed": not problems, "public_cell": q.public_cell, "hidden_cell": q.hidden_cell,
-            "problems": problems, "checks": checks,
-            "message": failure(name, q, problems) if problems else f"{name}: passed"}
+            "problems": problems, "checks": checks, "message": message, "cells": cells}
 
 
 def _judged(name: str, q: Question, folder: Path, uid: int | None, gid: int | None) -> dict:
@@ -91,8 +115,11 @@ def _judged(name: str, q: Question, folder: Path, uid: int | None, gid: int | No
         return judge(name, q, folder, uid, gid)
     except Exception as exc:  # noqa: BLE001 - a failed question, never a crashed verdict
         problems = [f"The grading run could not finish: {type(exc).__name__}: {exc}"]
+        message = failure(name, q, problems)
+        cells = {c: {"passed": False, "message": message}
+                 for c in dict.fromkeys((q.public_cell, q.hidden_cell))}
         return {"passed": False, "public_cell": q.public_cell, "hidden_cell": q.hidden_cell,
-                "problems": problems, "checks": [], "message": failure(name, q, problems)}
+                "problems": problems, "checks": [], "message": message, "cells": cells}
 
 
 def verdict(assignment: str, folder: str | os.PathLike, uid: int | None = None,

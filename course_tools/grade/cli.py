@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import cgroups, gradebook, intake, report, sandbox
+from . import cgroups, gradebook, intake, report, sandbox, verdicts
 from .config import course_db_url, load_course_config
 from .slots import SlotConfig, WorkerSlots, WorkerStartError
 from .worker import Job, Result
@@ -37,7 +37,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seconds per notebook (default 300)")
     p.add_argument("--hard-limit", type=int,
                    help="seconds after which a submission's worker and everything it started "
-                        "are killed (default: notebook timeout x notebooks + 120)")
+                        "are killed (default: notebook timeout x notebooks + the "
+                        "grading run's limit + 120)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory per submission")
     p.add_argument("--max-processes", type=int, default=128, help="processes per submission")
     p.add_argument("--max-notebook-mb", type=int, default=20,
@@ -160,12 +161,14 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
     print(f"grading run {run.name}", file=sys.stderr)
     slots = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
-    hard_limit = args.hard_limit or args.notebook_timeout * len(notebooks) + 120
+    verdict = verdicts.time_limit(a) if verdicts.applies(a) else 0
+    hard_limit = args.hard_limit or int(args.notebook_timeout * len(notebooks) + verdict + 120)
 
     def finish(job: Job, result: Result) -> None:
         graded = result.status == "graded"
         try:
-            gradebook.record(str(course), db_url, a, job.student, use_outputs=graded)
+            gradebook.record(str(course), db_url, a, job.student, use_outputs=graded,
+                             decided=result.cells)
         except Exception as exc:  # noqa: BLE001 - reported; the other students go on
             result.status, graded = "failed", False
             result.reasons.append(f"could not record grades in the gradebook: {exc!r}"[:300])

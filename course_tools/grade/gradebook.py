@@ -54,12 +54,16 @@ def assignment_notebooks(db_url: str, assignment: str) -> list[str]:
             return []
 
 
-def record(course: str, db_url: str, assignment: str, student: str, use_outputs: bool) -> None:
+def record(course: str, db_url: str, assignment: str, student: str, use_outputs: bool,
+           decided: dict[str, bool] | None = None) -> None:
     """Store one student's autograde result in the gradebook.
 
     With ``use_outputs`` the grades come from ``autograded/<student>/<assignment>``;
-    a notebook that is absent there (missing, invalid, grading killed) scores 0.
+    a notebook that is absent there (missing, invalid, grading killed) scores 0. The
+    grade cells in ``decided`` (the grading run's verdict: grade_id -> passed) get
+    full points or none, whatever their outputs in the notebook say.
     """
+    decided = decided or {}
     folder = Path(course, "submitted", student, assignment)
     timestamp = CourseDirectory(root=course).get_existing_timestamp(str(folder))
     with Gradebook(db_url) as gb:
@@ -82,7 +86,9 @@ def record(course: str, db_url: str, assignment: str, student: str, use_outputs:
         with Gradebook(db_url) as gb:
             sub_nb = gb.find_submission_notebook(name, assignment, student)
             for grade in sub_nb.grades:
-                if grade.name not in present:
+                if grade.name in present and grade.name in decided:
+                    grade.auto_score = grade.max_score if decided[grade.name] else 0
+                elif grade.name not in present:
                     grade.auto_score = 0
                     grade.needs_manual_grade = False
             gb.db.commit()

@@ -26,17 +26,19 @@ def _cell_label(index: int, cell) -> str:
     return f"cell {index + 1}" + (f" ({grade_id})" if grade_id else "")
 
 
-def notebook_reasons(autograded: Path, notebooks: list[str]) -> list[str]:
-    """Why points were lost, read from the executed notebooks."""
+def notebook_reasons(autograded: Path, notebooks: list[str],
+                     decided: set[str] = frozenset()) -> list[str]:
+    """Why points were lost, read from the executed notebooks; a failed test is not
+    repeated for the grade cells in ``decided`` (the grading run's verdict said why)."""
     reasons = []
     for name in notebooks:
         path = autograded / f"{name}.ipynb"
         if path.is_file():
-            reasons += _reasons_in(nbformat.read(path, as_version=4), name)
+            reasons += _reasons_in(nbformat.read(path, as_version=4), name, decided)
     return reasons
 
 
-def _reasons_in(nb, name: str) -> list[str]:
+def _reasons_in(nb, name: str, decided: set[str]) -> list[str]:
     reasons, unpicklable = [], []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -52,7 +54,7 @@ def _reasons_in(nb, name: str) -> list[str]:
                 reasons.append(f"timeout in {label} of {name}.ipynb")
             elif o.ename == "NotebookTimeoutError":
                 reasons.append(f"notebook time limit reached: {label} of {name}.ipynb not run")
-            elif utils.is_grade(cell):
+            elif utils.is_grade(cell) and cell.metadata["nbgrader"].get("grade_id") not in decided:
                 first = " ".join(str(o.evalue).split())[:100]
                 reasons.append(f"test failed in {label} of {name}.ipynb: {o.ename}"
                                + (f": {first}" if first else ""))

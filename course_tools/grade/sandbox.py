@@ -33,6 +33,7 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Instance, Integer, List, Unicode, default
 
 from courselib.procs import kill_all, marked
+from hwcheck.checker import GRADED_OUTSIDE_ENV
 
 from . import cgroups
 from .records import KernelRun, RunRecord
@@ -87,7 +88,8 @@ def end_slot(slot: str) -> None:
 
 
 def kernel_env(home: str) -> dict:
-    keep = ("PATH", "LANG", "LC_ALL", "MP_START_METHOD", "PYTHONHASHSEED", "TZ")
+    keep = ("PATH", "LANG", "LC_ALL", "MP_START_METHOD", "PYTHONHASHSEED", "TZ",
+            "HWCHECK_TIME_SCALE")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(
         HOME=home, IPYTHONDIR=f"{home}/.ipython", MPLCONFIGDIR=f"{home}/.matplotlib",
@@ -133,7 +135,8 @@ class SandboxKernelManager(AsyncKernelManager):
         self.ip = os.path.join(self._kdir, "ipc")
         self.connection_file = os.path.join(self._kdir, "kernel.json")
         self._cwd = os.path.abspath(kw.get("cwd") or os.getcwd())
-        kw["env"] = {**(kw.get("env") or os.environ), MARKER: self.slot}
+        kw["env"] = {**(kw.get("env") or os.environ), MARKER: self.slot,
+                     GRADED_OUTSIDE_ENV: "1"}
         await super().start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
@@ -166,21 +169,37 @@ class SandboxKernelManager(AsyncKernelManager):
         kid, kdir, cwd = self._kid, self._kdir, self._cwd
         os.chown(kdir, self.uid, self.uid)
         os.chmod(kdir, 0o700)
-        ro = [p for p in [sys.prefix, *self.readonly_paths] if os.path.exists(p)]
+        launcher, run = self.jail(
+            argv, kid, uid=self.uid, cwd=cwd, writable=[cwd, kdir],
+            env={GRADED_OUTSIDE_ENV: "1"},
+            # nbgrader has already written the notebook under grading, hidden
+            # tests restored, into the kernel's folder: the kernel must not read it
+            mask=[str(p) for p in Path(cwd).glob("*.ipynb") if p.is_file()],
+            chown=[cwd, self.connection_file])
+        if self.record is not None:
+            self.record.kernels.append(run)
+        return launcher
+
+    def jail(self, argv: list[str], name: str, *, uid: int, cwd: str, writable: list[str],
+             readonly: list[str] = (), env: dict | None = None, mask: list[str] = (),
+             chown: list[str] = ()) -> tuple[list[str], KernelRun]:
+        """The command that runs ``argv`` in a fresh jail of this slot, as ``uid`` (0:
+        stays root, as the grading run's checker does), seeing only ``writable``, the
+        interpreter, the course packages and ``readonly``; and where its cgroups and
+        its init's status file are."""
+        ro = [p for p in [sys.prefix, *self.readonly_paths, *readonly] if os.path.exists(p)]
         spec = {
-            "uid": self.uid, "gid": self.uid, "cwd": cwd, "argv": argv,
-            "env": kernel_env("/tmp/home"),
-            "keep": ro + [cwd, kdir],
+            "uid": uid, "gid": uid, "cwd": cwd, "argv": argv,
+            "env": {**kernel_env("/tmp/home"), **(env or {})},
+            "keep": ro + list(writable),
             "readonly": ro,
             "tmpfs": [[d, "mode=755,size=1m"] for d in self.hidden_dirs()] + [
                 ["/tmp", f"mode=1777,size={self.file_bytes * 2}"],
                 ["/dev/shm", f"mode=1777,size={self.file_bytes}"],
             ],
-            # nbgrader has already written the notebook under grading, hidden
-            # tests restored, into the kernel's folder: the kernel must not read it
-            "mask": [str(p) for p in Path(cwd).glob("*.ipynb") if p.is_file()],
-            "chown": [cwd, self.connection_file],
-            "status_file": os.path.join(self.run_dir, "status", f"{kid}.json"),
+            "mask": list(mask),
+            "chown": list(chown),
+            "status_file": os.path.join(self.run_dir, "status", f"{name}.json"),
             "rlimits": {
                 "RLIMIT_NPROC": self.max_processes * 2,
                 # address space: a backstop where cgroups are missing; generous,
@@ -192,12 +211,10 @@ class SandboxKernelManager(AsyncKernelManager):
                 "RLIMIT_CORE": 0,
             },
         }
-        spec_path = os.path.join(self.run_dir, "specs", f"{kid}.json")
+        spec_path = os.path.join(self.run_dir, "specs", f"{name}.json")
         with open(os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
             json.dump(spec, fh)
-        caps = cgroups.make(f"{self.slot}-{kid}", self.memory_bytes, self.max_processes)
-        if self.record is not None:
-            self.record.kernels.append(KernelRun(caps, spec["status_file"]))
+        caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes)
         join = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))} && " for c in caps)
         # The kernel's cwd holds the student's files: root's Python must not import
         # from there (-I: isolated mode, and the launch happens from /).
@@ -207,4 +224,6 @@ class SandboxKernelManager(AsyncKernelManager):
         # unshare must survive the SIGINT/SIGTERM that jupyter_client sends to the
         # process group: init (its child) forwards SIGINT to the kernel, and on
         # SIGTERM records leftovers and ends the namespace.
-        return ["/bin/sh", "-c", join + "trap '' INT TERM; cd / && exec " + shlex.join(unshare)]
+        launcher = ["/bin/sh", "-c",
+                    join + "trap '' INT TERM; cd / && exec " + shlex.join(unshare)]
+        return launcher, KernelRun(caps, spec["status_file"])

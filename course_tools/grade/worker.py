@@ -8,7 +8,9 @@ private copy of a snapshot, so parallel workers never touch the teacher's
 gradebook. The parent then records the grades into the real gradebook from the
 autograded notebook (``gradebook.record``), one student at a time.
 
-Steps: ``precheck`` (before running), nbgrader, ``outcome`` (reasons in words).
+Steps: ``precheck`` (before running), nbgrader, ``verdicts`` (the graded checks run
+again outside the kernel: their verdict is the score that counts), ``outcome``
+(reasons in words).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from nbgrader.preprocessors import (
 )
 from traitlets.config import Config
 
-from . import outcome, precheck, sandbox
+from . import outcome, precheck, sandbox, verdicts
 from .config import load_course_config
 from .execute import BoundedExecute
 from .records import RunRecord
@@ -57,6 +59,8 @@ class Result:
     reasons: list[str] = field(default_factory=list)
     log: str = ""
     seconds: float = 0.0  # wall time of grading this submission (set by the slots)
+    # grade_id -> points earned, for the cells the grading run's verdict decides
+    cells: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,8 +137,16 @@ def grade(job: Job, work: Path, kernel: Config) -> Result:
     logger.addHandler(text)
     logger.addHandler(errors)
     cwd = os.getcwd()
+    autograded = Path(job.course, "autograded", job.student, job.assignment)
+    decided: dict[str, dict] = {}
     try:
         Autograde(coursedir=CourseDirectory(config=c), config=c).start()
+        if verdicts.applies(job.assignment):
+            decided = graded_outside(job.assignment, autograded, work, kernel)
+            result.cells = {cid: v["passed"] for cid, v in decided.items()}
+            result.reasons += verdicts.reasons(decided)
+            result.reasons += verdicts.annotate(autograded, notebooks, decided,
+                                                verdicts.compared_cells(job.assignment))
     except Exception as exc:  # noqa: BLE001 - nbgrader reports per-student failures this way
         result.status = "failed"
         caught = [f.error for f in record.failures] + errors.caught + [exc]
@@ -145,8 +157,7 @@ def grade(job: Job, work: Path, kernel: Config) -> Result:
         logger.removeHandler(errors)
         result.log = stream.getvalue()[-20000:]
         try:
-            autograded = Path(job.course, "autograded", job.student, job.assignment)
-            result.reasons += outcome.notebook_reasons(autograded, notebooks)
+            result.reasons += outcome.notebook_reasons(autograded, notebooks, set(decided))
             result.reasons += outcome.limit_reasons(record, result.reasons)
         finally:
             slot = kernel.SandboxKernelManager.get("slot")
@@ -154,3 +165,13 @@ def grade(job: Job, work: Path, kernel: Config) -> Result:
                 sandbox.end_slot(slot)
     result.reasons += outcome.leftover_reasons(record)
     return result
+
+
+def graded_outside(assignment: str, autograded: Path, work: Path, kernel: Config) -> dict:
+    """The verdict's grade cells (grade_id -> passed, message); all failed, saying
+    why, when the grading run reached no verdict."""
+    verdict = verdicts.run_and_clean(assignment, autograded, work, kernel)
+    decided = verdicts.cells(verdict)
+    if not decided:
+        decided = verdicts.failed_everything(assignment, verdict.get("error", "no questions"))
+    return decided

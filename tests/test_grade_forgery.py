@@ -1,0 +1,133 @@
+"""The homework half of the grader's hostile class (issue 15): `course-grade` on real
+homework, with submissions that try to forge their scores, graded in one run per
+homework beside an honest and a blank one.
+
+Every forging technique a student can use in the notebook or the module it writes:
+- hides its failures in the kernel (traceback display and excepthooks silenced, every
+  later cell wrapped in ``try/except``);
+- patches the check code in the kernel (``grader.check``, ``hwcheck.check``...);
+- shadows the check package (a ``hwcheck.py`` written next to the notebook, first);
+- writes a "passed" report everywhere it can (a prologue of the answer module).
+
+Each is applied to a blank answer (it deserves 0) and one to a partly right answer (it
+deserves what the same answer gets without the forgery). The in-kernel forgeries do make
+the notebook's own test cells pass; the scores come from the grading run's verdict,
+outside the kernel, and the summary says where the two differed. hw1's run also has
+workers defined in the notebook (not picklable under spawn): 0, said in words.
+"""
+
+from __future__ import annotations
+
+import html
+
+import nbformat
+import pytest
+
+from course_tools.grade import sandbox
+from tests.notebook_cells import writefile_body
+from tests.support.course import ROOT, SAMPLES, make_course, submission, submit
+from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers, nbgrader, strip_ansi
+
+pytestmark = [
+    pytest.mark.start_method_independent, pytest.mark.slow(60), pytest.mark.timeout(900),
+    pytest.mark.skipif(sandbox.probe() is not None, reason=f"no sandbox here: {sandbox.probe()}"),
+]
+
+FORGERY = SAMPLES / "forgery"
+MAX = {"hw1": 10.0, "hw2": 10.0, "hw3": 15.0}
+# a partly right answer of each homework and what it deserves (tests/test_verdict.py)
+PARTLY = {"hw1": ("hw1/partly_right.py", 3.0), "hw2": ("hw2/unlocked.py", 4.0),
+          "hw3": ("hw3/no_accept_loop.py", 12.0)}
+DIFFERED = "the in-notebook check passed but the grading run failed"
+
+
+def _is_answer(cell) -> bool:
+    return cell.metadata.get("nbgrader", {}).get("solution", False) and (
+        cell.source.startswith("%%writefile"))
+
+
+def _answer_index(nb) -> int:
+    return next(i for i, c in enumerate(nb.cells) if _is_answer(c))
+
+
+def _reference(assignment: str) -> str:
+    nb = nbformat.read(ROOT / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    return writefile_body(nb.cells[_answer_index(nb)].source)
+
+
+def _with_answer(release, text: str):
+    nb = nbformat.from_dict(release)
+    cell = nb.cells[_answer_index(nb)]
+    cell.source = cell.source.split("\n", 1)[0] + "\n" + text
+    return nb
+
+
+def _with_cell(nb, source: str, where: str):
+    """A cell the student added: at the top, or right after the answer's import."""
+    index = 0 if where == "top" else _answer_index(nb) + 2
+    nb.cells.insert(index, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def _blank_text(release) -> str:
+    return writefile_body(release.cells[_answer_index(release)].source)
+
+
+def submissions(assignment: str, release) -> dict[str, tuple[object, float]]:
+    """student -> (notebook, the score it deserves)."""
+    blank = _blank_text(release)
+    forge = {p: (FORGERY / f"{p}.py").read_text() for p in (
+        "hides_failures", "swallows_errors", "patches_checker", "writes_report")}
+    hides = forge["hides_failures"] + "\n\n" + forge["swallows_errors"]
+    shadow = "%%writefile hwcheck.py\n" + (FORGERY / "shadow" / "hwcheck.py").read_text()
+    partly, deserved = PARTLY[assignment]
+    return {
+        "honest": (_with_answer(release, _reference(assignment)), MAX[assignment]),
+        "blank": (_with_answer(release, blank), 0.0),
+        "hides": (_with_cell(_with_answer(release, blank), hides, "after"), 0.0),
+        "patches": (_with_cell(_with_answer(release, blank), forge["patches_checker"], "after"),
+                    0.0),
+        "shadows": (_with_cell(_with_answer(release, blank), shadow, "top"), 0.0),
+        "reports": (_with_answer(release, forge["writes_report"] + "\n\n" + blank), 0.0),
+        "partly_hides": (_with_cell(_with_answer(release, (SAMPLES / partly).read_text()),
+                                    hides, "after"), deserved),
+    }
+
+
+@pytest.mark.parametrize("assignment", ["hw1", "hw2", "hw3"])
+def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment):
+    course = make_course(tmp_path, assignment)
+    nbgrader(["generate_assignment", assignment, "--force"], course, timeout=180)
+    release = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb",
+                            as_version=4)
+    cases = submissions(assignment, release)
+    if assignment == "hw1":
+        cases["notebook_workers"] = (submission(course / "release" / "hw1" / "hw1.ipynb", "hw1",
+                                                "notebook_workers"), 0.0)
+    for student, (nb, _) in cases.items():
+        submit(course, assignment, student, nb)
+    proc = course_grade(course, assignment, "--workers", "2", timeout=840)
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = grade_rows(course, assignment)
+    got = {s: float(rows[s]["score"]) for s in cases}
+    assert got == {s: deserved for s, (_, deserved) in cases.items()}
+    assert rows["honest"]["reasons"] == ""
+    assert "still raise(s) NotImplementedError" in rows["blank"]["reasons"]
+    for student in ("hides", "patches", "shadows"):
+        # the forgery worked in the kernel, and the summary says so
+        assert DIFFERED in rows[student]["reasons"], (student, rows[student]["reasons"])
+    assert DIFFERED not in rows["honest"]["reasons"] + rows["blank"]["reasons"]
+    if assignment == "hw1":
+        assert "worker not picklable under spawn" in rows["notebook_workers"]["reasons"]
+        page = course / "feedback" / "notebook_workers" / "hw1" / "hw1.html"
+        assert "the answer cell must start with the line `%%writefile" in strip_ansi(
+            html.unescape(page.read_text()))
+    feedback = course / "feedback" / "hides" / assignment / f"{assignment}.html"
+    text = strip_ansi(html.unescape(feedback.read_text()))
+    assert "GradingRunFailed" in text and "still raise(s) NotImplementedError" in text
+    honest = course / "autograded" / "honest" / assignment / f"{assignment}.ipynb"
+    outputs = "".join(o.get("text", "") for c in nbformat.read(honest, as_version=4).cells
+                      if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "grading run (outside the notebook, the result that counts)" in outputs
+    assert leftovers() == []
