@@ -148,7 +148,7 @@ def quitters_words(endings: Endings, quitters: list[int], missing: list, name: s
     """What the checker saw of consumers that ended before it sent any SENTINEL, and
     the likely cause only where that evidence points to one."""
     n = len(quitters)
-    head = f"{n} {name}(s) ended before the checker sent any SENTINEL"
+    head = f"{n} {name}(s) ended before any SENTINEL was sent"
     if missing and all(not item for item in missing):
         return (f"{head}; item {missing[0]!r}, which is falsy, was never reported. A test like "
                 f"`if not item:` takes such an item for the end: test for the SENTINEL itself "

@@ -69,15 +69,17 @@ QUESTIONS: dict[str, dict[str, Question]] = {
             [Check("hw1_workers", dict(producers=3, per_producer=100, consumers=2, gap=LULL), 30)],
             [Check("hw1_workers", dict(producers=4, per_producer=400, consumers=3, gap=LULL), 45,
                    SPAWN)]),
-        # q2: more consumers than producers, more results than a pipe holds, one result
-        # LATE s after the others
+        # q2: more results than a pipe holds; then more consumers than producers, one
+        # result LATE s after the others
         "q2": _hw1_2(
             "hw1_solution", "q2", ["run_pipeline"],
             "run_pipeline returns every item once (one arrives late), one SENTINEL per consumer "
             "(more consumers than producers), every wait with a timeout, all processes ended",
             [Check("hw1_pipeline", dict(producers=2, per_producer=2500, consumers=3, gap=0.5,
                                         late=LATE), 30)],
-            [Check("hw1_pipeline", dict(producers=2, per_producer=3000, consumers=4, gap=1.0,
+            [Check("hw1_pipeline", dict(producers=2, per_producer=2250, consumers=2, gap=0.5),
+                   45, SPAWN),
+             Check("hw1_pipeline", dict(producers=2, per_producer=3000, consumers=4, gap=0.5,
                                         late=LATE), 45, SPAWN)]),
         "q3": _hw1_2(
             "hw1_solution", "q3", HW1_JOINABLE,
@@ -98,7 +100,7 @@ QUESTIONS: dict[str, dict[str, Question]] = {
         "q1": _hw1_2(
             "hw2_solution", "q1", ["deposit", "withdraw"],
             "deposits accepted, overdrafts refused and logged, an exact-balance withdrawal allowed",
-            [Check("hw2_rules", {}, 30)],
+            [Check("hw2_rules", {}, 30), Check("hw2_rules", dict(opening=20, random_ops=60), 30)],
             [Check("hw2_rules", {}, 30, SPAWN),
              Check("hw2_rules", dict(opening=20, random_ops=500), 60, SPAWN)]),
         "q2": _hw1_2(

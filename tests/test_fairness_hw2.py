@@ -51,7 +51,16 @@ def grade(tmp_path: Path, sample: str) -> dict[str, dict]:
 
 
 def lost(result: dict) -> set[str]:
-    return {q for q, r in result.items() if not r["passed"]}
+    """The graded cells that get no points (a question's public and hidden cells: a lost
+    question loses both, since its public check is a smaller run of the same property)."""
+    return {cell for r in result.values()
+            for cell, c in r.get("cells", {r["hidden_cell"]: r}).items() if not c["passed"]}
+
+
+def cells(result: dict, names) -> set[str]:
+    """The graded cells of questions ``names``."""
+    return {cell for n in names
+            for cell in result[n].get("cells", {result[n]["hidden_cell"]: None})}
 
 
 def test_the_fair_set_is_complete():
@@ -71,7 +80,7 @@ def test_correct_code_in_any_style_gets_full_marks(tmp_path, sample):
 @pytest.mark.parametrize("sample", sorted(BUGS))
 def test_a_classic_mistake_costs_exactly_its_questions(tmp_path, sample):
     result = grade(tmp_path, sample)
-    assert lost(result) == set(BUGS[sample]), {q: r["problems"] for q, r in result.items()}
+    assert lost(result) == cells(result, BUGS[sample]), {q: r["problems"] for q, r in result.items()}
     for q, words in BUGS[sample].items():
         said = "\n".join(result[q]["problems"])
         assert words in said, f"{q}: {said}"
