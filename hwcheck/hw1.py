@@ -116,12 +116,14 @@ def object_sentinel_words(text: str) -> str:
 
 class Endings:
     """When the checker saw each of its consumers and producers end (polled at most
-    every 0.1 s), and how long no result had come by then."""
+    every 0.1 s), and how long no result had come when a consumer ended."""
+
+    AFTER = 0.5  # s: a producer seen ending this soon after a consumer ended before it
 
     def __init__(self, cons, prods):
         self.cons, self.prods = cons, prods
-        self.cons_ended: dict[int, tuple[float, int]] = {}  # index -> (quiet s, producers ended)
-        self.prods_ended = 0
+        self.cons_ended: dict[int, tuple[float, float]] = {}  # index -> (when, quiet s)
+        self.prods_ended: dict[int, float] = {}  # index -> when
         self.last_result = self._looked = time.monotonic()
 
     def result(self) -> None:
@@ -133,10 +135,15 @@ class Endings:
         if not force and now - self._looked < 0.1:
             return
         self._looked = now
-        self.prods_ended = sum(1 for p in self.prods if not p.is_alive())
-        for i, c in enumerate(self.cons):
-            if i not in self.cons_ended and not c.is_alive():
-                self.cons_ended[i] = (now - self.last_result, self.prods_ended)
+        for ended, procs in ((self.prods_ended, self.prods), (self.cons_ended, self.cons)):
+            for i, p in enumerate(procs):
+                if i not in ended and not p.is_alive():
+                    ended[i] = now if ended is self.prods_ended else (now, now - self.last_result)
+
+    def producers_ended_by(self, when: float) -> int:
+        """Producers that had ended by ``when`` (a consumer that takes a producer's last
+        put can end before that producer is seen ending)."""
+        return sum(1 for t in self.prods_ended.values() if t <= when + self.AFTER)
 
     def alive(self) -> bool:
         self.look()
@@ -153,12 +160,12 @@ def quitters_words(endings: Endings, quitters: list[int], missing: list, name: s
         return (f"{head}; item {missing[0]!r}, which is falsy, was never reported. A test like "
                 f"`if not item:` takes such an item for the end: test for the SENTINEL itself "
                 "(`if item is SENTINEL:` with SENTINEL = None).")
-    at = sorted(endings.cons_ended.get(i, (0.0, 0)) for i in quitters)
-    if all(prods >= 1 for _, prods in at) and len(at) <= max(p for _, p in at):
+    at = sorted(endings.cons_ended.get(i, (time.monotonic(), 0.0)) for i in quitters)
+    if all(endings.producers_ended_by(when) >= k for k, (when, _) in enumerate(at, 1)):
         return (f"{head}, each after a producer had finished: does producer put SENTINEL "
                 "itself? Only the parent may, one per consumer, after every producer ended "
                 "(a producer cannot know whether the others still work).")
-    quiet = max(q for q, _ in at)
+    quiet = max(q for _, q in at)
     return (f"{head}, while producers were still working (they pause {gap:g} s halfway; no "
             f"item had come for {quiet:.1f} s). A consumer that stops when the queue looks "
             "empty (q.empty(), get_nowait() or get(timeout=...) raising queue.Empty) quits "

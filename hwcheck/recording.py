@@ -275,7 +275,7 @@ class PipelineWatch:
     SENTINELs put, then nothing happening for ``STALL`` s, which the
     watch reports at once (in the check's words) instead of waiting for the deadline."""
 
-    STALL = 6.0  # longer than any quiet moment of a correct run (a late item: 3.5 s)
+    STALL = 8.0  # s: twice the longest quiet moment of a correct run (the late item)
 
     def __init__(self, state: State, sentinel, marks: str, on_stall: Callable[[], str]):
         from multiprocessing import process, queues

@@ -1,0 +1,109 @@
+"""Fair grades for homework 1 (issue 20): correct code in any reasonable style gets full
+marks, each classic mistake costs exactly its question(s), with feedback that says what
+the checks saw, and the same file gets the same grade every time.
+
+The samples are tests/submissions/fair/hw1/ (ok_*: correct; bug_*: one classic mistake
+each). Each is graded the verdict's way (:func:`hwcheck.verdict.judge`: a question's
+hidden checks, under spawn, up to the first that fails), its questions side by side:
+they are independent checker runs that mostly wait (the producers' 6.5 s lull, the late
+result), so together they take about as long as the longest one.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from hwcheck.questions import questions
+from hwcheck.verdict import judge
+from tests.support.course import SAMPLES
+
+FAIR = SAMPLES / "fair" / "hw1"
+OK = sorted(p.stem for p in FAIR.glob("ok_*.py"))
+# sample -> {question it loses: words its feedback must contain}
+BUGS = {
+    "bug_timeout5": {"q1": "while producers were still working (they pause 6.5 s halfway"},
+    "bug_falsy_item": {"q1": "item 0, which is falsy, was never reported"},
+    "bug_producer_sentinel": {"q1": "does producer put SENTINEL itself?"},
+    "bug_object_sentinel": {q: "SENTINEL is `object()`" for q in ("q1", "q2", "q3")},
+    "bug_sentinel_per_producer": {
+        "q2": "One SENTINEL per producer instead of one per consumer: with 4 consumers and 2 "
+              "producers you put 2, so 2 consumer(s) never stopped"},
+    "bug_read_until_quiet": {"q2": "the one item that arrived 4 s after the others"},
+    "bug_no_timeout": {"q2": "Every wait needs a timeout"},
+    "bug_early_sentinel": {"q2": "SENTINEL was put while a producer was still running"},
+    "bug_join_before_drain": {"q2": "joining a consumer before reading all its results (0 of"},
+    "bug_no_task_done": {"q3": "task_done() once for every q.get(), including the one that "
+                               "returns SENTINEL"},
+    "bug_not_daemon": {"q3": "consumer(s) were not daemon processes"},
+}
+# words a mistake must not be told (they point at another cause)
+NOT_SAID = {
+    "bug_falsy_item": ["polling", "get_nowait", "looks empty"],
+    "bug_producer_sentinel": ["polling", "get_nowait", "looks empty"],
+    "bug_object_sentinel": ["if item is SENTINEL", "Stop the loop"],
+}
+
+pytestmark = pytest.mark.start_method_independent
+
+
+def grade(tmp_path: Path, sample: str) -> dict[str, dict]:
+    """Every question of ``sample``, judged as the verdict does; {question: its result}."""
+    folder = tmp_path / sample
+    folder.mkdir(parents=True)
+    (folder / "hw1_solution.py").write_text((FAIR / f"{sample}.py").read_text())
+    table = questions("hw1")
+    with ThreadPoolExecutor(len(table)) as pool:
+        running = {n: pool.submit(judge, n, q, folder, None, None) for n, q in table.items()}
+        return {n: job.result() for n, job in running.items()}
+
+
+def lost(result: dict) -> set[str]:
+    """The graded cells that get no points (a question's public and hidden cells: a lost
+    question loses both, since its public check is a smaller run of the same property)."""
+    return {cell for r in result.values()
+            for cell, c in r.get("cells", {r["hidden_cell"]: r}).items() if not c["passed"]}
+
+
+def cells(result: dict, names) -> set[str]:
+    """The graded cells of questions ``names``."""
+    return {cell for n in names
+            for cell in result[n].get("cells", {result[n]["hidden_cell"]: None})}
+
+
+def test_the_fair_set_is_complete():
+    assert len(OK) >= 6
+    assert sorted(BUGS) == sorted(p.stem for p in FAIR.glob("bug_*.py"))
+    assert len(BUGS) >= 8
+
+
+@pytest.mark.slow(20)
+@pytest.mark.parametrize("sample", OK)
+def test_correct_code_in_any_style_gets_full_marks(tmp_path, sample):
+    result = grade(tmp_path, sample)
+    assert lost(result) == set(), {q: r["problems"] for q, r in result.items()}
+
+
+@pytest.mark.slow(30)
+@pytest.mark.parametrize("sample", sorted(BUGS))
+def test_a_classic_mistake_costs_exactly_its_questions(tmp_path, sample):
+    result = grade(tmp_path, sample)
+    assert lost(result) == cells(result, BUGS[sample]), {q: r["problems"] for q, r in result.items()}
+    for q, words in BUGS[sample].items():
+        said = "\n".join(result[q]["problems"])
+        assert words in said, f"{q}: {said}"
+        for wrong in NOT_SAID.get(sample, []):
+            assert wrong not in said, f"{q} told {wrong!r}: {said}"
+
+
+@pytest.mark.slow(50)
+@pytest.mark.parametrize("sample", ["ok_partial", "bug_read_until_quiet"])
+def test_the_same_file_gets_the_same_grade(tmp_path, sample):
+    """The timing-sensitive parts (the lull, the late result, the stall) decide the same
+    way in every run."""
+    grades = [grade(tmp_path / str(n), sample) for n in range(3)]
+    assert len({frozenset(lost(g)) for g in grades}) == 1, [lost(g) for g in grades]
+    firsts = [{q: r["problems"][:1] for q, r in g.items()} for g in grades]
+    assert all(f.keys() == firsts[0].keys() for f in firsts)
