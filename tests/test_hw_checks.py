@@ -209,6 +209,54 @@ def test_replay_finds_each_kind_of_wrong_log():
 
 
 @independent
+def test_replay_for_question_2_leaves_the_rules_to_question_1():
+    """A refusal of exactly the balance (the >= mistake) is question 1's: question 2's
+    replay follows the log's own decisions, and still catches a log that does not add up."""
+    exact_refused = [(0, "withdraw", 10, False, 10)]
+    assert "only withdrawals larger" in replay_problems(exact_refused, 10, 10, None)[0]
+    assert replay_problems(exact_refused, 10, 10, None, rules=False) == []
+    wrong_after = [(0, "withdraw", 4, True, 5)]
+    assert "replaying the log gives 6" in replay_problems(wrong_after, 10, 5, None,
+                                                          rules=False)[0]
+
+
+@independent
+def test_the_random_rules_plan_withdraws_exactly_the_balance():
+    """hw2 q1's random plan is known in advance (one process): it withdraws exactly the
+    balance many times, so a >= mistake fails in every run, not by chance."""
+    from hwcheck.hw2 import rules_plan
+
+    plan = rules_plan(500, 20, seed=3)
+    assert plan == rules_plan(500, 20, seed=3)
+    bal, exact = 20, 0
+    for kind, amount in plan:
+        if kind == "deposit":
+            bal += amount
+        elif amount <= bal:
+            exact += amount == bal
+            bal -= amount
+    assert exact >= 40
+
+
+@independent
+def test_the_late_item_is_an_int_that_waits_only_in_a_consumer():
+    """hw1's late result: a copy made in the driver (pickled there, for a producer
+    under spawn) does not wait; what the checker receives is a plain int."""
+    import pickle
+
+    from hwcheck.recording import LateInt, plain
+
+    batches = make_batches(2, 5, first=1, late=3.0)
+    late = batches[-1][-1]
+    assert isinstance(late, LateInt) and late == 100_005
+    started = time.monotonic()
+    copy = pickle.loads(pickle.dumps(batches[-1]))
+    assert time.monotonic() - started < 1.0 and copy[-1] == late
+    assert type(plain((late, 7))[0]) is int
+    assert 0 not in list.__iter__(batches[0]), "pipelines start at 1: a falsy item is q1's"
+
+
+@independent
 def test_nbgrader_cell_timeout_outlasts_every_check():
     """nbgrader must not interrupt a check before the check's own watchdog explains the
     failure: the per-cell limit exceeds the longest check limit plus the backstop."""
