@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
 
 from courselib.procs import drain, get_or_none
 from hwcheck import child, driving, source
+from hwcheck.hw1_driver import marks_folder, object_sentinel_words
 from hwcheck.plaindata import NotPlainData, PlainQueue
 from hwcheck.recording import (
     crashed_problems,
@@ -104,14 +106,6 @@ def sentinel_text(folder, module: str) -> str | None:
             except ValueError:
                 found = ast.get_source_segment(text, node.value) or "not a literal"
     return found
-
-
-def object_sentinel_words(text: str) -> str:
-    return (f"SENTINEL is `{text}`, not a plain value: every process has its own copy of such "
-            "an object (a child imports your module anew, and what crosses a queue is a "
-            "pickled copy), so no item a consumer takes is ever that object and "
-            "`item is SENTINEL` never holds: the consumers never stop. Use a plain value, "
-            "`SENTINEL = None`, and test `item is None` (or a string compared with ==).")
 
 
 class Endings:
@@ -279,6 +273,7 @@ def task_hw1_pipeline(job: driving.Job, producers=3, per_producer=200, consumers
                   joinable=joinable, late=late)
     job.stage = f"inside your {fn_name}"
     driven = driving.run_in_driver(job, "hwcheck.hw1_driver:drive_pipeline", params, f"your {fn_name}")
+    shutil.rmtree(marks_folder(driven.pid), ignore_errors=True)
     job.facts.update(driven.facts)
     if driven.result is None:
         return driven.problems

@@ -8,11 +8,11 @@ is :mod:`hwcheck.hw1`.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
 
-from hwcheck.hw1 import object_sentinel_words
 from hwcheck.recording import PipelineWatch, State, crashed_problems, make_batches, plain, running
 
 
@@ -22,7 +22,8 @@ def drive_pipeline(state: State, producers, per_producer, consumers, gap, joinab
     recording context; return the pairs (plain data) and what was recorded."""
     mod, ctx = state.module, state.ctx
     fn_name = "run_joinable" if joinable else "run_pipeline"
-    marks = tempfile.mkdtemp(prefix="hwcheck-batches-")
+    marks = marks_folder(os.getpid())
+    os.mkdir(marks, 0o700)
     state.fn_name, state.total = fn_name, producers * per_producer
     state.main_thread = threading.get_ident()
     state.watch = PipelineWatch(state, getattr(mod, "SENTINEL", None), marks,
@@ -76,6 +77,20 @@ def drive_pipeline(state: State, producers, per_producer, consumers, gap, joinab
         problems += _joinable_problems(state, cons)
     problems += crashed_problems(state.processes)
     return {"pairs": pairs, "problems": problems, "facts": facts}
+
+
+def object_sentinel_words(text: str) -> str:
+    return (f"SENTINEL is `{text}`, not a plain value: every process has its own copy of such "
+            "an object (a child imports your module anew, and what crosses a queue is a "
+            "pickled copy), so no item a consumer takes is ever that object and "
+            "`item is SENTINEL` never holds: the consumers never stop. Use a plain value, "
+            "`SENTINEL = None`, and test `item is None` (or a string compared with ==).")
+
+
+def marks_folder(driver_pid: int) -> str:
+    """Where the producers of the driver ``driver_pid`` leave their marks; the checker
+    removes it after the run (a driver killed at a stall or a timeout cannot)."""
+    return os.path.join(tempfile.gettempdir(), f"hwcheck-batches-{driver_pid}")
 
 
 def sentinel_count_words(nsent: int, ncons: int, nprod: int) -> str:
