@@ -238,16 +238,17 @@ def timeout_problems(state, main_thread: int) -> list[str]:
     """What a timer says when a task ran out of time: the stage, the student's line
     the task was blocked on, the processes still running, and the task's hint.
     ``state``: a driver's :class:`State` or the checker's job."""
-    alive = [p for p in state.processes if p.is_alive()]
     where = state.stuck_at(main_thread)
+    hint = state.timeout_hint  # first: hw1's names the processes' roles
+    hints = hint(state, where) if callable(hint) else [hint] if hint else []
+    # asked without reaping: the main thread may be joining them
+    alive = [p for p in state.processes if running(p.pid)]
     msg = [f"Still not finished after {state.timeout:.0f} s ({state.stage})."]
     if where:
         msg.append(f"Your code was waiting at {where}.")
     if alive:
         msg.append(f"Processes still running: {describe(alive)}.")
-    hint = state.timeout_hint
-    msg += hint(state, where) if callable(hint) else [hint] if hint else []
-    return [" ".join(msg)]
+    return [" ".join(msg + hints)]
 
 
 def running(pid: int | None) -> bool:
