@@ -77,14 +77,15 @@ lint: env
 # One session runs every test under all three start methods (--start-methods,
 # tests/plugins/start_methods.py), so xdist spreads all of them over its
 # workers. Four workers on two cores: some tests wait (kernels starting, deadlocks
-# running into their time limits). --dist loadfile with the files of slow tests
-# first (tests/conftest.py) starts the long files at once, one per worker; with
-# --dist load, tests of different files alternated on each worker and the leftover
-# check after every file boundary made the stage 767 s instead of about 420.
+# running into their time limits). tests/conftest.py makes each slow(seconds) test
+# a unit of its own and the rest of each file one unit, longest first;
+# --no-loadscope-reorder keeps that order (by default xdist sorts the units by
+# their number of tests, and the one-test files of the round trips started last).
 # MP_START_METHOD=fork $(PYTEST) tests  still runs them under one method.
+UNIT_DIST := --dist loadgroup --no-loadscope-reorder
 test-unit: env
 	@scripts/ensure-postgres.sh $(BIN)/python
-	$(PYTEST) -q -n 4 --dist loadfile --durations=20 tests --ignore=tests/browser --start-methods=$(START_METHODS)
+	$(PYTEST) -q -n 4 $(UNIT_DIST) --durations=20 tests --ignore=tests/browser --start-methods=$(START_METHODS)
 
 # Every lecture notebook under every start method (00-review.ipynb::fork, ...; the three of one notebook on one worker, since they share its %%writefile modules),
 # strict output comparison.

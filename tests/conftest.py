@@ -10,29 +10,39 @@ REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The unit pytest-xdist hands to one worker (``--dist loadgroup``): each slow test
+    on its own, so the long ones spread over the workers; the rest of a file together,
+    so its module fixtures are set up once and its leftover check runs once."""
+    if not item.get_closest_marker("xdist_group"):
+        item.add_marker(pytest.mark.xdist_group(_unit(item)))
+
+
 @pytest.hookimpl(trylast=True)  # after pytest groups the tests by module-scoped parameters
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The files with the most slow seconds first (``slow(seconds)`` marks), each
-    file's tests together and in their order: with ``--dist loadfile`` pytest-xdist
-    hands whole files to the workers in this order, so the long files start at once,
-    spread over the workers, and a file's leftover check runs once, after its last
-    test. Only the item order is touched."""
-    slow: dict[str, float] = {}
+    """The longest units first (``slow(seconds)`` marks; a file's unit counts its tests
+    without their own unit), each unit's tests together and in their order. Run with
+    ``--dist loadgroup --no-loadscope-reorder``, pytest-xdist hands out the units in
+    this order (by default it would reorder them by their number of tests, and the
+    files of one or two long tests, the round trips, would start last). Only the
+    item order is touched."""
+    seconds: dict[str, float] = {}
     for item in items:
         if item.get_closest_marker("slow"):
-            slow[_file(item)] = slow.get(_file(item), 0.0) + _seconds(item)
-    items.sort(key=lambda item: -slow.get(_file(item), 0.0))  # stable: file order kept
+            seconds[_unit(item)] = seconds.get(_unit(item), 0.0) + _seconds(item)
+    items.sort(key=lambda item: -seconds.get(_unit(item), 0.0))  # stable: order kept
 
 
-def _file(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
+def _unit(item: pytest.Item) -> str:
+    name = item.nodeid.split("@", 1)[0]  # without the group pytest-xdist appends
+    if item.get_closest_marker("slow"):
+        return name.replace("[", "(").replace("]", ")")  # xdist reads "]" as no group
+    return name.split("::", 1)[0]
 
 
 def _seconds(item: pytest.Item) -> float:
     mark = item.get_closest_marker("slow")
     return float(mark.args[0]) if mark and mark.args else 15.0
-
-
 @pytest.fixture
 def ctx(mp_start_method):
     """The multiprocessing context of the start method this test runs under."""

@@ -386,7 +386,7 @@ def test_round_trip_correct_blank_and_q1(tmp_path):
 
 
 @pytest.mark.start_method_independent
-@pytest.mark.slow(95)
+@pytest.mark.slow(70)
 @pytest.mark.timeout(900)
 @pytest.mark.skipif(sandbox.probe() is not None, reason="no sandbox here")
 def test_make_grade_each_stage_loses_its_points_only(tmp_path):

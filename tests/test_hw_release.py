@@ -33,7 +33,7 @@ def validate(course: Path, kind: str, home: Path, *options: str) -> str:
     return nbgrader(["validate", *options, *paths], course, timeout=360, env={"HOME": str(home)})
 
 
-@pytest.mark.slow(25)
+@pytest.mark.slow(50)
 def test_source_notebooks_pass_under_this_start_method(tmp_path, mp_start_method, request):
     if mp_start_method == "spawn" and len(selected_methods(request.config)) > 1:
         pytest.skip("spawn is covered by the round trips (test_hw_roundtrip, test_hw3): they "

@@ -76,12 +76,12 @@ def round_trip(tmp_path, assignment: str, samples: dict, env: dict | None = None
     return timings
 
 
-@pytest.mark.slow(55)
+@pytest.mark.slow(80)
 def test_hw1_round_trip(tmp_path):
     round_trip(tmp_path, "hw1", HW1)
 
 
-@pytest.mark.slow(30)
+@pytest.mark.slow(75)
 def test_hw1_deadlocking_submission_is_failed_in_time(tmp_path):
     timings = round_trip(tmp_path, "hw1", HW1_DEADLOCKING, env={"HWCHECK_TIME_SCALE": "0.3"})
     # failed by the checker's own watchdog (q2: 30 s × 0.3; the hidden q2 is not waited
@@ -89,6 +89,7 @@ def test_hw1_deadlocking_submission_is_failed_in_time(tmp_path):
     assert timings["autograde"] < 120
 
 
+@pytest.mark.slow(60)
 def test_hw2_round_trip(tmp_path):
     # one student takes nbgrader's own path: release_assignment, fetch, submit, collect
     round_trip(tmp_path, "hw2", HW2, via_exchange="correct")
