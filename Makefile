@@ -119,21 +119,30 @@ test-python: .venv-$(VERSION)/.mp-course-installed
 	  scripts/make-env.sh "$(CURDIR)/.venv-$*" "$$py"
 	@touch $@
 
-# The unit tests first, alone: the grader's time-limit checks want the cores
-# (running them beside the notebooks made those checks flaky on 2 cores). Then
-# the notebooks and the browser test side by side, each one's output printed
-# when it ends; the browser test mostly waits on JupyterLab and Chromium.
-# Where Python $(CI_PYTHON) is installed, the notebooks' forkserver run (and the
-# homework checks) happen under it (test-python), spawn's and fork's under .venv's
-# Python: every notebook still runs three times, and both Pythons are checked.
+# Three steps, on 2 cores:
+# 1. .venv (and .venv-$(CI_PYTHON), where that Python is installed) built side by side;
+# 2. ruff, then the unit tests beside the Python $(CI_PYTHON) stage (test-python: its
+#    notebooks' forkserver run and the homework checks). The unit stage starts with
+#    its longest tests, the round trips and the grader's limits, which mostly wait
+#    (kernels, deadlocks running into their limits): the other stage uses the idle core;
+# 3. the notebooks under .venv's Python (spawn and fork) beside the browser test,
+#    which mostly waits on JupyterLab and Chromium.
+# Each one's output is printed when it ends. Every notebook still runs under three
+# methods, and both Pythons are checked. Without Python $(CI_PYTHON), step 3 runs
+# the notebooks under all three methods.
 CI_PYTHON := 3.13
-test: env lint test-unit
+test:
 	@if [ -n "$(CI_PYTHON)" ] && scripts/find-python.sh $(CI_PYTHON) >/dev/null; then \
-	  $(MAKE) --no-print-directory -j3 $(OUTPUT_SYNC) test-notebooks test-browser test-python \
-	    START_METHODS=spawn,fork VERSION=$(CI_PYTHON) PY_START_METHODS=forkserver PY_WORKERS=2; \
+	  $(MAKE) --no-print-directory -j2 env .venv-$(CI_PYTHON)/.mp-course-installed \
+	  && $(MAKE) --no-print-directory lint \
+	  && $(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) test-unit test-python \
+	    VERSION=$(CI_PYTHON) PY_START_METHODS=forkserver PY_WORKERS=2 \
+	  && $(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) test-notebooks test-browser \
+	    START_METHODS=spawn,fork; \
 	else \
 	  echo "note: no Python $(CI_PYTHON) here (make test-python): the notebooks run under .venv's Python only"; \
-	  $(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) test-notebooks test-browser; \
+	  $(MAKE) --no-print-directory env lint test-unit \
+	  && $(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) test-notebooks test-browser; \
 	fi
 
 outputs: env
