@@ -35,13 +35,19 @@ CELL_TIMEOUT = 12
 MAX_PROCS = 64
 
 
-def snoop_code(root: Path, port: int) -> str:
+SYSV_KEY = 0x5EED  # the snoop's SysV shared memory segment and message queue
+
+
+def snoop_code(root: Path, port: int, host: dict) -> str:
     """Tries to read/overwrite what a submission must not see; prints LEAK on success."""
     targets = {
         "gradebook": root / "gradebook.db",
         "source": root / "source" / fx.GA / f"{fx.GA}.ipynb",
         "other student": root / "submitted" / "good" / fx.GA / f"{fx.GA}.ipynb",
         "config": root / "nbgrader_config.py",
+        "teacher file": host["teacher file"],
+        "other checkout": fx.ROOT / "source" / "hw1" / "hw1.ipynb",
+        "host passwd": Path("/etc/passwd"),
     }
     lines = ["import os, socket, glob"]
     for what, path in targets.items():
@@ -60,7 +66,7 @@ def snoop_code(root: Path, port: int) -> str:
         f"print('course listing', os.listdir({str(root)!r}))",
         f"print('autograded listing', os.listdir({str(root / 'autograded')!r}))",
         "runs = glob.glob('/tmp/course-grade-*')",
-        "print('run listing', [os.listdir(r) for r in runs])",
+        "print('run listing', [sorted(os.listdir(r)) for r in runs])",
         "print('kernels listing', [len(os.listdir(r + '/kernels')) for r in runs])",
         "try:",
         f"    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('LEAK host port')",
@@ -70,6 +76,20 @@ def snoop_code(root: Path, port: int) -> str:
         "c = socket.create_connection(srv.getsockname(), timeout=3); a, _ = srv.accept()",
         "c.sendall(b'hi'); assert a.recv(2) == b'hi'; print('own loopback ok')",
         "print('uid', os.getuid())",
+        # written where a host would keep it: must not survive the kernel
+        "os.makedirs('/run/lock', exist_ok=True)",
+        f"open('/var/tmp/{host['marker']}', 'w').write('x'); print('wrote /var/tmp')",
+        f"open('/run/lock/{host['marker']}', 'w').write('x'); print('wrote /run/lock')",
+        "u = socket.socket(socket.AF_UNIX)",
+        "try:",
+        f"    u.connect({str(host['unix socket'])!r}); print('LEAK host unix socket')",
+        "except OSError:",
+        "    print('blocked host unix socket')",
+        "import ctypes",
+        "libc = ctypes.CDLL(None, use_errno=True)",
+        f"shm = libc.shmget({SYSV_KEY}, 1 << 20, 0o1000 | 0o666)",
+        f"msq = libc.msgget({SYSV_KEY}, 0o1000 | 0o666)",
+        "print('sysv ipc', shm >= 0, msq >= 0)",
         # a symlink submitted next to the notebook (plain nbgrader copies its target)
         "try:",
         "    open('secret', 'rb').read(1); print('LEAK symlinked gradebook')",
@@ -106,6 +126,44 @@ ATTACKS = {
         "with mp.get_context('spawn').Pool(2) as p:\n    print(p.map(double, [1, 2]))\n"
     ),
 }
+
+
+class HostUnixServer:
+    """A host service on a filesystem Unix socket that no submission may reach."""
+
+    def __init__(self, path: Path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        path.chmod(0o777)
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def sysv_keys() -> set[int]:
+    """The host's SysV shared memory and message queue keys."""
+    keys = set()
+    for table in ("shm", "msg"):
+        lines = Path(f"/proc/sysvipc/{table}").read_text().splitlines()[1:]
+        keys |= {int(line.split()[0]) for line in lines if line.split()}
+    return keys
 
 
 class HostServer:
@@ -153,7 +211,13 @@ def grade_class(tmp_path: Path) -> dict:
     fx.ga_submit(root, "good")
     for student, answer in ATTACKS.items():
         fx.ga_submit(root, student, answer)
-    fx.ga_submit(root, "snoop", snoop_code(root, server.port))
+    teacher = tmp_path / "teacher-notes.txt"
+    teacher.write_text("answers")
+    teacher.chmod(0o644)
+    unix = HostUnixServer(tmp_path / "host.sock")
+    host = {"teacher file": teacher, "unix socket": tmp_path / "host.sock", "unix": unix,
+            "marker": f"snoop-{tmp_path.name}"}
+    fx.ga_submit(root, "snoop", snoop_code(root, server.port, host))
     (root / "submitted/snoop/ga/secret").symlink_to(root / "gradebook.db")
     fx.ga_submit(root, "edited", ATTACKS["wrong"], edit_test="assert True")
     # modules that would run as root if the grader imported from the kernel's folder
@@ -179,9 +243,11 @@ def grade_class(tmp_path: Path) -> dict:
         proc = run_grader(root)
     finally:
         server.close()
+        unix.close()
     elapsed = time.monotonic() - started
     rows = grade_rows(root, fx.GA)
     return {"root": root, "proc": proc, "rows": rows, "server": server, "before": before,
+            "host": host,
             "elapsed": elapsed, "pwned": tmp_path / "pwned"}
 
 
@@ -242,16 +308,28 @@ def check_unpicklable_worker_is_diagnosed_before_the_timeout(graded):
     assert score(graded, "unpicklable") == fx.GA_MAX_SCORE
 
 
-def check_sandbox_hides_teacher_files_other_students_and_host_network(graded):
+def check_sandbox_hides_the_host_teacher_files_other_students_and_host_network(graded):
     text = output_text(graded, "snoop")
     assert "LEAK" not in text
-    for what in ("gradebook", "source", "other student", "config"):
+    for what in ("gradebook", "source", "other student", "config", "teacher file",
+                 "other checkout", "host passwd"):
         assert f"blocked read {what}" in text and f"blocked write {what}" in text
     assert "course listing ['autograded']" in text
     assert "autograded listing ['snoop']" in text
-    assert "run listing [['kernels']]" in text and "kernels listing [1]" in text
+    # the grading run's folder holds only this kernel's own socket folder, its
+    # init's copy, spec and status file (root's, unreadable)
+    assert ("run listing [['kernels', 'sandbox_init.py', 'specs', 'status']]"
+            in text), text
+    assert "kernels listing [1]" in text
     assert "blocked host port" in text and graded["server"].connections == 0
     assert "own loopback ok" in text
+    # its own /var/tmp, /run and IPC namespace: written inside, gone with the kernel
+    host = graded["host"]
+    assert "wrote /var/tmp" in text and "wrote /run/lock" in text
+    assert not Path("/var/tmp", host["marker"]).exists()
+    assert not Path("/run/lock", host["marker"]).exists()
+    assert "blocked host unix socket" in text and host["unix"].connections == 0
+    assert "sysv ipc True True" in text and SYSV_KEY not in sysv_keys()
     assert "notebook bytes 0" in text and "blocked symlink" in text
     uid = int(text.split("uid", 1)[1].split()[0])
     assert uid >= 61000
@@ -327,7 +405,7 @@ def test_hostile_class(tmp_path):
         (check_memory_hog_is_stopped_and_reported, ()),
         (check_daemon_left_running_is_killed_and_reported, ()),
         (check_unpicklable_worker_is_diagnosed_before_the_timeout, ()),
-        (check_sandbox_hides_teacher_files_other_students_and_host_network, ()),
+        (check_sandbox_hides_the_host_teacher_files_other_students_and_host_network, ()),
         (check_edited_test_cell_is_restored_and_reported, ()),
         (check_student_modules_never_run_as_root, ()),
         *[(check_bad_input_is_reported_for_that_student_only, case) for case in BAD_INPUT],
