@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "grading run's limit + 120)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory per submission")
     p.add_argument("--max-processes", type=int, default=128, help="processes per submission")
+    p.add_argument("--cpus", type=float, default=1.0,
+                   help="CPU cores one submission may use at once (default 1; 0: no cap), "
+                        "so that a busy neighbour cannot cost an honest student points")
     p.add_argument("--max-notebook-mb", type=int, default=20,
                    help="larger notebooks are reported, not run (default 20)")
     p.add_argument("--force", action="store_true", help="regrade students graded already")
@@ -191,10 +194,11 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
         gradebook.snapshot(db_url, run / "snapshot.db")
         for s in todo:
             for top in ("autograded", "feedback"):
-                shutil.rmtree(course / top / s / a, ignore_errors=True)
+                intake.remove_tree(course / top / s / a)
         cfg = SlotConfig(run_dir=str(run), course_root=str(course),
                          sandboxed=not args.no_sandbox,
                          memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
+                         cpus=args.cpus,
                          cpu_seconds=args.notebook_timeout * len(notebooks))
         slots = WorkerSlots(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
         jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,

@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Instance, Integer, List, Unicode, default
+from traitlets import Bool, Float, Instance, Integer, List, Unicode, default
 
 from courselib.procs import kill_all, marked
 from hwcheck.checker import GRADED_OUTSIDE_ENV
@@ -119,6 +119,8 @@ class SandboxKernelManager(AsyncKernelManager):
     memory_bytes = Integer(2 << 30, help="Memory cap per kernel (cgroup).").tag(config=True)
     max_processes = Integer(128, help="Process cap per kernel (cgroup).").tag(config=True)
     cpu_seconds = Integer(600, help="CPU time limit per kernel process.").tag(config=True)
+    cpus = Float(1.0, help="CPU cores a kernel may use at once (cgroup CFS quota; 0: no "
+                 "cap), so that a busy neighbour cannot slow it down.").tag(config=True)
     file_bytes = Integer(256 << 20, help="Largest file a kernel may write.").tag(config=True)
     readonly_paths = List(Unicode(), help="Paths the kernel may read, besides its own "
                           "folder and the interpreter.").tag(config=True)
@@ -217,7 +219,8 @@ class SandboxKernelManager(AsyncKernelManager):
                       spec_path],
             writable=list(writable), files=[status_file], masked=list(mask),
             tmp_bytes=self.file_bytes * 2, shm_bytes=self.file_bytes)
-        caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes)
+        caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes,
+                            self.cpus)
         join = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))} && " for c in caps)
         # bwrap must survive the SIGINT/SIGTERM that jupyter_client sends to the
         # process group: init (PID 1 inside) forwards SIGINT to the kernel, and on

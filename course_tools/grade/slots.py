@@ -39,6 +39,7 @@ class SlotConfig:
     memory_bytes: int = 2 << 30
     max_processes: int = 128
     cpu_seconds: int = 600
+    cpus: float = 1.0  # cores per kernel at once (cgroup quota)
 
     def kernel_config(self, slot: str, index: int) -> Config:
         """The ``SandboxKernelManager`` settings of one slot."""
@@ -47,7 +48,7 @@ class SlotConfig:
         km.sandboxed, km.run_dir, km.course_root = self.sandboxed, self.run_dir, self.course_root
         km.slot, km.uid = slot, self.uid_base + index
         km.memory_bytes, km.max_processes = self.memory_bytes, self.max_processes
-        km.cpu_seconds = self.cpu_seconds
+        km.cpu_seconds, km.cpus = self.cpu_seconds, self.cpus
         return c
 
 
