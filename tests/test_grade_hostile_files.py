@@ -37,21 +37,32 @@ def deep_tree(top: Path, depth: int) -> None:
         os.close(fd)
 
 
-def test_fingerprint_survives_names_that_are_not_utf8_and_deep_trees(tmp_path):
-    folder = submitted(tmp_path)
+DEPTH = 1200  # deeper than Python's default recursion limit (1000)
+
+
+@pytest.fixture
+def deep(tmp_path):
+    """Where to make a deep tree; removed afterwards (pytest's own clean-up of old
+    temporary folders recurses, and would crash on it in a later session)."""
+    yield tmp_path
+    intake.remove_tree(tmp_path)
+
+
+def test_fingerprint_survives_names_that_are_not_utf8_and_deep_trees(deep):
+    folder = submitted(deep)
     (folder / "hw1.ipynb").write_text("{}")
-    before = intake.fingerprint(tmp_path / "course", "hw1", "alice")
+    before = intake.fingerprint(deep / "course", "hw1", "alice")
     with open(os.path.join(os.fsencode(folder), b"caf\xe9.py"), "w") as fh:
         fh.write("x")
-    deep_tree(folder, 1500)
-    after = intake.fingerprint(tmp_path / "course", "hw1", "alice")
+    deep_tree(folder, DEPTH)
+    after = intake.fingerprint(deep / "course", "hw1", "alice")
     assert after != before
 
 
-def test_a_deep_tree_left_in_autograded_is_removed(tmp_path):
-    top = tmp_path / "autograded" / "alice" / "hw1"
+def test_a_deep_tree_left_in_autograded_is_removed(deep):
+    top = deep / "autograded" / "alice" / "hw1"
     top.mkdir(parents=True)
-    deep_tree(top, 1500)
+    deep_tree(top, DEPTH)
     intake.remove_tree(top)
     assert not top.exists()
 

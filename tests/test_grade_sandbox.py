@@ -10,6 +10,7 @@ sandbox fails this test instead of taking the machine down.
 from __future__ import annotations
 
 import hashlib
+import html.parser
 import socket
 import threading
 import time
@@ -30,9 +31,41 @@ pytestmark = [
 ]
 
 # Long enough that two spawn pool workers, started in the sandbox on a busy 2-core CI
-# machine, print their unpickling failure before it (6 s was missed once in a full run).
-CELL_TIMEOUT = 12
+# machine under a one-core CPU quota, print their unpickling failure before it (6 s was
+# missed once in a full run, 12 s once with the quota while the machine was loaded).
+CELL_TIMEOUT = 20
 MAX_PROCS = 64
+
+
+# script a student puts in the feedback a teacher opens (markdown, HTML, JavaScript)
+XSS_MARKDOWN = '<img src="x" onerror="window.pwned=1"> [link](javascript:window.pwned=4)'
+XSS_CODE = (
+    "from IPython.display import HTML, Javascript, display\n"
+    "display(HTML('<script>window.pwned=2</script><b onmouseover=\"window.pwned=3\">hi</b>'))\n"
+    "display(Javascript('window.pwned=5'))\n"
+)
+
+
+class LiveScript(html.parser.HTMLParser):
+    """What of a page would run: script elements' text, on* attributes, javascript: links."""
+
+    def __init__(self):
+        super().__init__()
+        self.found, self._in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        for name, value in attrs:
+            value = value or ""
+            if name.startswith("on") or value.strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}={value!r}>")
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and "pwned" in data:
+            self.found.append(f"<script>{data.strip()[:80]}")
 
 
 SYSV_KEY = 0x5EED  # the snoop's SysV shared memory segment and message queue
@@ -229,6 +262,10 @@ def grade_class(tmp_path: Path) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(pwn if rel != "json.py" else pwn + "from _json import *\n")
     fx.ga_submit(root, "duplicated", fx.GA_CORRECT, duplicate_answer=True)
+    xss = fx.ga_submit(root, "xss", fx.GA_CORRECT + XSS_CODE)
+    nb = nbformat.read(xss, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(XSS_MARKDOWN))
+    nbformat.write(nb, xss)
     fx.ga_submit_raw(root, "invalid", b'{"cells": [ this is not json')
     big = fx.ga_release(root)
     big.cells.append(nbformat.v4.new_markdown_cell("x" * (2 << 20)))
@@ -339,9 +376,21 @@ def check_sandbox_hides_the_host_teacher_files_other_students_and_host_network(g
     assert sha(root / "submitted/good/ga/ga.ipynb") == graded["before"]["good"]
 
 
+def check_feedback_runs_no_student_script(graded):
+    page = graded["root"] / "feedback" / "xss" / "ga" / "ga.html"
+    parser = LiveScript()
+    parser.feed(page.read_text())
+    assert parser.found == [], parser.found
+    assert "pwned" in page.read_text()  # shown as text, not dropped unseen
+    assert score(graded, "xss") == fx.GA_MAX_SCORE
+
+
 def check_student_modules_never_run_as_root(graded):
     assert not graded["pwned"].exists()
     assert row(graded, "shadow")["status"] in ("graded", "failed")
+    # only the notebooks (and timestamp) of a submission reach grading
+    assert not (graded["root"] / "autograded/shadow/ga/course_tools").exists()
+    assert not (graded["root"] / "autograded/shadow/ga/json.py").exists()
 
 
 def check_edited_test_cell_is_restored_and_reported(graded):
@@ -408,6 +457,7 @@ def test_hostile_class(tmp_path):
         (check_sandbox_hides_the_host_teacher_files_other_students_and_host_network, ()),
         (check_edited_test_cell_is_restored_and_reported, ()),
         (check_student_modules_never_run_as_root, ()),
+        (check_feedback_runs_no_student_script, ()),
         *[(check_bad_input_is_reported_for_that_student_only, case) for case in BAD_INPUT],
         (check_gradebook_holds_every_student_and_nothing_is_left_running, ()),
         (check_resume_regrades_only_changed_submissions, ()),

@@ -20,8 +20,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import cgroups, gradebook, intake, report, sandbox, verdicts
-from .config import course_db_url, load_course_config
-from .slots import SlotConfig, WorkerSlots, WorkerStartError
+from .config import course_db_url, load_course_config, sanitize_feedback
+from .slots import SlotConfig, WorkerSlots, WorkerStartError, uid_range
 from .worker import Job, Result
 
 
@@ -69,6 +69,7 @@ def generate_feedback(course: Path, db_url: str, assignment: str, student: str) 
     c.CourseDirectory.assignment_id = assignment
     c.CourseDirectory.student_id = student
     c.HTMLExporter.template_name = "feedback"
+    sanitize_feedback(c)
     cwd = os.getcwd()
     try:
         conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
@@ -190,12 +191,14 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
         report.save_state(course, a, state)
         bar.update(1)
 
+    uid_lock = None
     try:
         gradebook.snapshot(db_url, run / "snapshot.db")
         for s in todo:
             for top in ("autograded", "feedback"):
                 intake.remove_tree(course / top / s / a)
-        cfg = SlotConfig(run_dir=str(run), course_root=str(course),
+        uid_base, uid_lock = uid_range()
+        cfg = SlotConfig(run_dir=str(run), course_root=str(course), uid_base=uid_base,
                          sandboxed=not args.no_sandbox,
                          memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
                          cpus=args.cpus,
@@ -219,6 +222,8 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
             cgroups.remove(cg)
         bar.close()
         shutil.rmtree(run, ignore_errors=True)
+        if uid_lock is not None:
+            uid_lock.close()  # the uid range is free for the next run
 
 
 if __name__ == "__main__":
