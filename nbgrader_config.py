@@ -24,3 +24,10 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 # such a file into release/, and grade only what the submitted notebook writes.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "hw*_solution.py", "hw3_server.py"]
+
+# Feedback pages show what students wrote; a teacher opens them in the session that
+# controls the gradebook: no student script may run there (plain `nbgrader
+# generate_feedback` and formgrader's button sanitize as `make grade` does).
+from course_tools.grade.config import sanitize_feedback  # noqa: E402
+
+sanitize_feedback(c)

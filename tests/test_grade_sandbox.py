@@ -10,6 +10,7 @@ sandbox fails this test instead of taking the machine down.
 from __future__ import annotations
 
 import hashlib
+import html.parser
 import socket
 import threading
 import time
@@ -30,18 +31,56 @@ pytestmark = [
 ]
 
 # Long enough that two spawn pool workers, started in the sandbox on a busy 2-core CI
-# machine, print their unpickling failure before it (6 s was missed once in a full run).
-CELL_TIMEOUT = 12
+# machine under a one-core CPU quota, print their unpickling failure before it (6 s was
+# missed once in a full run, 12 s once with the quota while the machine was loaded).
+CELL_TIMEOUT = 20
 MAX_PROCS = 64
 
 
-def snoop_code(root: Path, port: int) -> str:
+# script a student puts in the feedback a teacher opens (markdown, HTML, JavaScript)
+XSS_MARKDOWN = '<img src="x" onerror="window.pwned=1"> [link](javascript:window.pwned=4)'
+XSS_CODE = (
+    "from IPython.display import HTML, Javascript, display\n"
+    "display(HTML('<script>window.pwned=2</script><b onmouseover=\"window.pwned=3\">hi</b>'))\n"
+    "display(Javascript('window.pwned=5'))\n"
+)
+
+
+class LiveScript(html.parser.HTMLParser):
+    """What of a page would run: script elements' text, on* attributes, javascript: links."""
+
+    def __init__(self):
+        super().__init__()
+        self.found, self._in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        for name, value in attrs:
+            value = value or ""
+            if name.startswith("on") or value.strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}={value!r}>")
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and "pwned" in data:
+            self.found.append(f"<script>{data.strip()[:80]}")
+
+
+SYSV_KEY = 0x5EED  # the snoop's SysV shared memory segment and message queue
+
+
+def snoop_code(root: Path, port: int, host: dict) -> str:
     """Tries to read/overwrite what a submission must not see; prints LEAK on success."""
     targets = {
         "gradebook": root / "gradebook.db",
         "source": root / "source" / fx.GA / f"{fx.GA}.ipynb",
         "other student": root / "submitted" / "good" / fx.GA / f"{fx.GA}.ipynb",
         "config": root / "nbgrader_config.py",
+        "teacher file": host["teacher file"],
+        "other checkout": fx.ROOT / "source" / "hw1" / "hw1.ipynb",
+        "host passwd": Path("/etc/passwd"),
     }
     lines = ["import os, socket, glob"]
     for what, path in targets.items():
@@ -60,7 +99,7 @@ def snoop_code(root: Path, port: int) -> str:
         f"print('course listing', os.listdir({str(root)!r}))",
         f"print('autograded listing', os.listdir({str(root / 'autograded')!r}))",
         "runs = glob.glob('/tmp/course-grade-*')",
-        "print('run listing', [os.listdir(r) for r in runs])",
+        "print('run listing', [sorted(os.listdir(r)) for r in runs])",
         "print('kernels listing', [len(os.listdir(r + '/kernels')) for r in runs])",
         "try:",
         f"    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('LEAK host port')",
@@ -70,6 +109,20 @@ def snoop_code(root: Path, port: int) -> str:
         "c = socket.create_connection(srv.getsockname(), timeout=3); a, _ = srv.accept()",
         "c.sendall(b'hi'); assert a.recv(2) == b'hi'; print('own loopback ok')",
         "print('uid', os.getuid())",
+        # written where a host would keep it: must not survive the kernel
+        "os.makedirs('/run/lock', exist_ok=True)",
+        f"open('/var/tmp/{host['marker']}', 'w').write('x'); print('wrote /var/tmp')",
+        f"open('/run/lock/{host['marker']}', 'w').write('x'); print('wrote /run/lock')",
+        "u = socket.socket(socket.AF_UNIX)",
+        "try:",
+        f"    u.connect({str(host['unix socket'])!r}); print('LEAK host unix socket')",
+        "except OSError:",
+        "    print('blocked host unix socket')",
+        "import ctypes",
+        "libc = ctypes.CDLL(None, use_errno=True)",
+        f"shm = libc.shmget({SYSV_KEY}, 1 << 20, 0o1000 | 0o666)",
+        f"msq = libc.msgget({SYSV_KEY}, 0o1000 | 0o666)",
+        "print('sysv ipc', shm >= 0, msq >= 0)",
         # a symlink submitted next to the notebook (plain nbgrader copies its target)
         "try:",
         "    open('secret', 'rb').read(1); print('LEAK symlinked gradebook')",
@@ -106,6 +159,44 @@ ATTACKS = {
         "with mp.get_context('spawn').Pool(2) as p:\n    print(p.map(double, [1, 2]))\n"
     ),
 }
+
+
+class HostUnixServer:
+    """A host service on a filesystem Unix socket that no submission may reach."""
+
+    def __init__(self, path: Path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        path.chmod(0o777)
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def sysv_keys() -> set[int]:
+    """The host's SysV shared memory and message queue keys."""
+    keys = set()
+    for table in ("shm", "msg"):
+        lines = Path(f"/proc/sysvipc/{table}").read_text().splitlines()[1:]
+        keys |= {int(line.split()[0]) for line in lines if line.split()}
+    return keys
 
 
 class HostServer:
@@ -153,7 +244,13 @@ def grade_class(tmp_path: Path) -> dict:
     fx.ga_submit(root, "good")
     for student, answer in ATTACKS.items():
         fx.ga_submit(root, student, answer)
-    fx.ga_submit(root, "snoop", snoop_code(root, server.port))
+    teacher = tmp_path / "teacher-notes.txt"
+    teacher.write_text("answers")
+    teacher.chmod(0o644)
+    unix = HostUnixServer(tmp_path / "host.sock")
+    host = {"teacher file": teacher, "unix socket": tmp_path / "host.sock", "unix": unix,
+            "marker": f"snoop-{tmp_path.name}"}
+    fx.ga_submit(root, "snoop", snoop_code(root, server.port, host))
     (root / "submitted/snoop/ga/secret").symlink_to(root / "gradebook.db")
     fx.ga_submit(root, "edited", ATTACKS["wrong"], edit_test="assert True")
     # modules that would run as root if the grader imported from the kernel's folder
@@ -165,6 +262,10 @@ def grade_class(tmp_path: Path) -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(pwn if rel != "json.py" else pwn + "from _json import *\n")
     fx.ga_submit(root, "duplicated", fx.GA_CORRECT, duplicate_answer=True)
+    xss = fx.ga_submit(root, "xss", fx.GA_CORRECT + XSS_CODE)
+    nb = nbformat.read(xss, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(XSS_MARKDOWN))
+    nbformat.write(nb, xss)
     fx.ga_submit_raw(root, "invalid", b'{"cells": [ this is not json')
     big = fx.ga_release(root)
     big.cells.append(nbformat.v4.new_markdown_cell("x" * (2 << 20)))
@@ -179,9 +280,11 @@ def grade_class(tmp_path: Path) -> dict:
         proc = run_grader(root)
     finally:
         server.close()
+        unix.close()
     elapsed = time.monotonic() - started
     rows = grade_rows(root, fx.GA)
     return {"root": root, "proc": proc, "rows": rows, "server": server, "before": before,
+            "host": host,
             "elapsed": elapsed, "pwned": tmp_path / "pwned"}
 
 
@@ -242,16 +345,28 @@ def check_unpicklable_worker_is_diagnosed_before_the_timeout(graded):
     assert score(graded, "unpicklable") == fx.GA_MAX_SCORE
 
 
-def check_sandbox_hides_teacher_files_other_students_and_host_network(graded):
+def check_sandbox_hides_the_host_teacher_files_other_students_and_host_network(graded):
     text = output_text(graded, "snoop")
     assert "LEAK" not in text
-    for what in ("gradebook", "source", "other student", "config"):
+    for what in ("gradebook", "source", "other student", "config", "teacher file",
+                 "other checkout", "host passwd"):
         assert f"blocked read {what}" in text and f"blocked write {what}" in text
     assert "course listing ['autograded']" in text
     assert "autograded listing ['snoop']" in text
-    assert "run listing [['kernels']]" in text and "kernels listing [1]" in text
+    # the grading run's folder holds only this kernel's own socket folder, its
+    # init's copy, spec and status file (root's, unreadable)
+    assert ("run listing [['kernels', 'sandbox_init.py', 'specs', 'status']]"
+            in text), text
+    assert "kernels listing [1]" in text
     assert "blocked host port" in text and graded["server"].connections == 0
     assert "own loopback ok" in text
+    # its own /var/tmp, /run and IPC namespace: written inside, gone with the kernel
+    host = graded["host"]
+    assert "wrote /var/tmp" in text and "wrote /run/lock" in text
+    assert not Path("/var/tmp", host["marker"]).exists()
+    assert not Path("/run/lock", host["marker"]).exists()
+    assert "blocked host unix socket" in text and host["unix"].connections == 0
+    assert "sysv ipc True True" in text and SYSV_KEY not in sysv_keys()
     assert "notebook bytes 0" in text and "blocked symlink" in text
     uid = int(text.split("uid", 1)[1].split()[0])
     assert uid >= 61000
@@ -261,9 +376,21 @@ def check_sandbox_hides_teacher_files_other_students_and_host_network(graded):
     assert sha(root / "submitted/good/ga/ga.ipynb") == graded["before"]["good"]
 
 
+def check_feedback_runs_no_student_script(graded):
+    page = graded["root"] / "feedback" / "xss" / "ga" / "ga.html"
+    parser = LiveScript()
+    parser.feed(page.read_text())
+    assert parser.found == [], parser.found
+    assert "pwned" in page.read_text()  # shown as text, not dropped unseen
+    assert score(graded, "xss") == fx.GA_MAX_SCORE
+
+
 def check_student_modules_never_run_as_root(graded):
     assert not graded["pwned"].exists()
     assert row(graded, "shadow")["status"] in ("graded", "failed")
+    # only the notebooks (and timestamp) of a submission reach grading
+    assert not (graded["root"] / "autograded/shadow/ga/course_tools").exists()
+    assert not (graded["root"] / "autograded/shadow/ga/json.py").exists()
 
 
 def check_edited_test_cell_is_restored_and_reported(graded):
@@ -327,9 +454,10 @@ def test_hostile_class(tmp_path):
         (check_memory_hog_is_stopped_and_reported, ()),
         (check_daemon_left_running_is_killed_and_reported, ()),
         (check_unpicklable_worker_is_diagnosed_before_the_timeout, ()),
-        (check_sandbox_hides_teacher_files_other_students_and_host_network, ()),
+        (check_sandbox_hides_the_host_teacher_files_other_students_and_host_network, ()),
         (check_edited_test_cell_is_restored_and_reported, ()),
         (check_student_modules_never_run_as_root, ()),
+        (check_feedback_runs_no_student_script, ()),
         *[(check_bad_input_is_reported_for_that_student_only, case) for case in BAD_INPUT],
         (check_gradebook_holds_every_student_and_nothing_is_left_running, ()),
         (check_resume_regrades_only_changed_submissions, ()),

@@ -1,6 +1,10 @@
-"""Per-kernel memory and process caps with cgroup v1 (where the machine offers
+"""Per-kernel memory, process and CPU caps with cgroup v1 (where the machine offers
 them): made before a kernel starts, read for the report, emptied and removed
-after. Every cgroup of a grading run is named ``<run>-<slot>-<kernel>``."""
+after. Every cgroup of a grading run is named ``<run>-<slot>-<kernel>``.
+
+The CPU cap (a CFS quota, one core by default) keeps a student's score from
+depending on who is graded beside them: a busy loop in one slot cannot take the
+core the next slot's kernel needs."""
 
 from __future__ import annotations
 
@@ -14,31 +18,44 @@ from courselib.procs import kill_all
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "course-grade"
-CONTROLLERS = ("memory", "pids")
+CONTROLLERS = ("memory", "pids")  # required
+OPTIONAL = ("cpu",)
+CFS_PERIOD_US = 100_000
 
 
 def available() -> bool:
-    return all(os.access(ROOT / c, os.W_OK) and (ROOT / c / "cgroup.procs").exists()
-               for c in CONTROLLERS)
+    return all(_usable(c) for c in CONTROLLERS)
 
 
-def make(name: str, memory_bytes: int, max_processes: int) -> list[Path]:
-    """The memory and pids cgroups ``name`` with their limits set ([] without cgroups)."""
+def _usable(controller: str) -> bool:
+    return os.access(ROOT / controller, os.W_OK) and (ROOT / controller / "cgroup.procs").exists()
+
+
+def make(name: str, memory_bytes: int, max_processes: int,
+         cpus: float | None = 1.0) -> list[Path]:
+    """The cgroups ``name`` with their limits set: memory, pids and (where the cpu
+    controller is there and ``cpus`` is set) a quota of ``cpus`` cores. [] without
+    cgroups."""
     if not available():
         return []
+    limits = [("memory", {"memory.limit_in_bytes": memory_bytes}),
+              ("pids", {"pids.max": max_processes})]
+    if cpus and _usable("cpu"):
+        limits.append(("cpu", {"cpu.cfs_period_us": CFS_PERIOD_US,
+                               "cpu.cfs_quota_us": max(1000, int(cpus * CFS_PERIOD_US))}))
     made = []
-    for controller, knob, value in (("memory", "memory.limit_in_bytes", memory_bytes),
-                                    ("pids", "pids.max", max_processes)):
+    for controller, knobs in limits:
         path = ROOT / controller / PARENT / name
         path.mkdir(parents=True, exist_ok=True)
-        (path / knob).write_text(str(value))
+        for knob, value in knobs.items():
+            (path / knob).write_text(str(value))
         made.append(path)
     return made
 
 
 def named(prefix: str) -> list[Path]:
     """Every cgroup of ours whose name starts with ``prefix``."""
-    return [cg for c in CONTROLLERS for cg in (ROOT / c / PARENT).glob(f"{prefix}*")
+    return [cg for c in (*CONTROLLERS, *OPTIONAL) for cg in (ROOT / c / PARENT).glob(f"{prefix}*")
             if cg.is_dir()]
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import cgroups, gradebook, intake, report, sandbox, verdicts
-from .config import course_db_url, load_course_config
-from .slots import SlotConfig, WorkerSlots, WorkerStartError
+from .config import course_db_url, load_course_config, sanitize_feedback
+from .slots import SlotConfig, WorkerSlots, WorkerStartError, uid_range
 from .worker import Job, Result
 
 
@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "grading run's limit + 120)")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory per submission")
     p.add_argument("--max-processes", type=int, default=128, help="processes per submission")
+    p.add_argument("--cpus", type=float, default=1.0,
+                   help="CPU cores one submission may use at once (default 1; 0: no cap), "
+                        "so that a busy neighbour cannot cost an honest student points")
     p.add_argument("--max-notebook-mb", type=int, default=20,
                    help="larger notebooks are reported, not run (default 20)")
     p.add_argument("--force", action="store_true", help="regrade students graded already")
@@ -66,6 +69,7 @@ def generate_feedback(course: Path, db_url: str, assignment: str, student: str) 
     c.CourseDirectory.assignment_id = assignment
     c.CourseDirectory.student_id = student
     c.HTMLExporter.template_name = "feedback"
+    sanitize_feedback(c)
     cwd = os.getcwd()
     try:
         conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
@@ -187,14 +191,17 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
         report.save_state(course, a, state)
         bar.update(1)
 
+    uid_lock = None
     try:
         gradebook.snapshot(db_url, run / "snapshot.db")
         for s in todo:
             for top in ("autograded", "feedback"):
-                shutil.rmtree(course / top / s / a, ignore_errors=True)
-        cfg = SlotConfig(run_dir=str(run), course_root=str(course),
+                intake.remove_tree(course / top / s / a)
+        uid_base, uid_lock = uid_range()
+        cfg = SlotConfig(run_dir=str(run), course_root=str(course), uid_base=uid_base,
                          sandboxed=not args.no_sandbox,
                          memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
+                         cpus=args.cpus,
                          cpu_seconds=args.notebook_timeout * len(notebooks))
         slots = WorkerSlots(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
         jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,
@@ -215,6 +222,8 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
             cgroups.remove(cg)
         bar.close()
         shutil.rmtree(run, ignore_errors=True)
+        if uid_lock is not None:
+            uid_lock.close()  # the uid range is free for the next run
 
 
 if __name__ == "__main__":

@@ -23,3 +23,16 @@ def course_db_url(course: str | Path, override: str | None = None) -> str:
     c.merge(load_course_config(course))
     c.CourseDirectory.root = str(Path(course).resolve())
     return CourseDirectory(config=c).db_url
+
+
+def sanitize_feedback(c: Config) -> None:
+    """Feedback pages carry what students wrote, and a teacher opens them in the
+    browser session that controls the gradebook: clean them (:mod:`.sanitize`), and
+    let the exporter sanitize outputs too."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+
+    from .sanitize import SafeFeedback
+
+    c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, CSSHTMLHeaderPreprocessor]
+    c.HTMLExporter.sanitize_html = True

@@ -8,14 +8,16 @@ scores are exactly what ``nbgrader autograde`` would have stored.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import nbformat
 import sqlalchemy
 from nbgrader.api import Base, Gradebook, MissingEntry
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+from nbgrader.utils import parse_utc
 
 
 def _sqlite_path(db_url: str) -> str | None:
@@ -54,6 +56,24 @@ def assignment_notebooks(db_url: str, assignment: str) -> list[str]:
             return []
 
 
+def submitted_timestamp(folder: Path):
+    """The submission's ``timestamp.txt``, read safely (the student's folder may hold a
+    FIFO, a link to /dev/zero or a huge file there): a small regular file only,
+    never blocking; None otherwise."""
+    try:
+        fd = os.open(folder / "timestamp.txt", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        text = fh.read(200).decode("utf-8", "replace").strip()
+    try:
+        return parse_utc(text) if text else None
+    except ValueError:
+        return None
+
+
 def record(course: str, db_url: str, assignment: str, student: str, use_outputs: bool,
            decided: dict[str, bool] | None = None) -> None:
     """Store one student's autograde result in the gradebook.
@@ -64,8 +84,7 @@ def record(course: str, db_url: str, assignment: str, student: str, use_outputs:
     full points or none, whatever their outputs in the notebook say.
     """
     decided = decided or {}
-    folder = Path(course, "submitted", student, assignment)
-    timestamp = CourseDirectory(root=course).get_existing_timestamp(str(folder))
+    timestamp = submitted_timestamp(Path(course, "submitted", student, assignment))
     with Gradebook(db_url) as gb:
         gb.update_or_create_student(student)
         kwargs = {"timestamp": timestamp} if timestamp else {}

@@ -9,7 +9,10 @@ assignment has a single notebook.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -25,19 +28,45 @@ def submissions(course: Path, assignment: str) -> tuple[list[str], list[str]]:
         return ok, bad
     for entry in sorted(root.iterdir()):
         if entry.is_dir() and not entry.is_symlink() and (entry / assignment).is_dir():
-            (ok if STUDENT_ID.match(entry.name) and "_" not in entry.name[:1] else bad).append(
+            (ok if STUDENT_ID.fullmatch(entry.name) and "_" not in entry.name[:1] else bad).append(
                 entry.name)
     return ok, bad
 
 
 def fingerprint(course: Path, assignment: str, student: str) -> str:
-    """Changes whenever the submitted files change (used to resume)."""
+    """Changes whenever the submitted files change (used to resume). Walks without
+    recursion and hashes names as bytes: a deep tree or a name that is not UTF-8
+    changes the fingerprint like any other file, and crashes nothing."""
     h = hashlib.sha256()
     folder = course / "submitted" / student / assignment
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-        st = path.stat()
-        h.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    stack = [(os.fsencode(folder), b"")]
+    entries = []
+    while stack:
+        path, rel = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                for entry in it:
+                    name = rel + b"/" + entry.name if rel else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, name))
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        entries.append(b"%s\0%d\0%d\0" % (name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            continue
+    for item in sorted(entries):
+        h.update(item)
     return h.hexdigest()
+
+
+def remove_tree(path: Path) -> None:
+    """``rm -rf path``, also for a tree deeper than Python's recursion limit (what an
+    earlier run's student may have left in ``autograded/``)."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], timeout=300,
+                       check=False)
 
 
 def _student_and_notebook(entry: str, notebooks: list[str]) -> tuple[str, str] | None:
@@ -87,7 +116,7 @@ def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]
             problems.append(f"{entry}: cannot tell the student or notebook from the name; skipped")
             continue
         student, name = target
-        if not STUDENT_ID.match(student):
+        if not STUDENT_ID.fullmatch(student):
             problems.append(f"{entry}: '{student}' is not a usable student id; skipped")
             continue
         if sizes[entry] > MAX_IMPORT_BYTES:

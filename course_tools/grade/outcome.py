@@ -20,6 +20,8 @@ from . import cgroups
 from .execute import UNPICKLABLE_PATTERN
 from .records import RunRecord
 
+SHOWN_LEFTOVERS = 3  # more leftover processes than this are summed up in one reason
+
 
 def _cell_label(index: int, cell) -> str:
     grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -96,12 +98,16 @@ def limit_reasons(record: RunRecord, reasons_so_far: list[str]) -> list[str]:
 
 def leftover_reasons(record: RunRecord) -> list[str]:
     """Processes the submission left running after its notebook (killed by its init)."""
-    reasons = []
+    left = []
     for kernel in record.kernels:
         try:
             report = json.loads(Path(kernel.status_file).read_text() or "{}")
         except (OSError, ValueError):
             continue
-        reasons += [f"process left running after the notebook (killed): {cmd}"
-                    for cmd in report.get("leftovers", [])]
-    return reasons
+        left += report.get("leftovers", [])
+    if len(left) <= SHOWN_LEFTOVERS:
+        return [f"process left running after the notebook (killed): {cmd}" for cmd in left]
+    # a fork flood leaves hundreds: one line, with a few examples
+    examples = "; ".join(dict.fromkeys(cmd[:80] for cmd in left))
+    return [f"{len(left)} processes left running after the notebook (killed), "
+            f"e.g. {examples}"[:400]]

@@ -102,19 +102,20 @@ def _cell_problems(name: str, nb, cells: dict[tuple[str, str], SourceCell]) -> l
 
 def private_copy(src: Path, top: Path, student: str, assignment: str) -> Path:
     """Copy the submission ``src`` into ``top/<student>/<assignment>`` (nbgrader's
-    ``submitted/`` layout) for nbgrader to read; returns ``top``. Regular files
-    only (a symlink would make nbgrader, as root, copy whatever it points to next
-    to the kernel), and in notebooks every duplicated grade cell but the last made
-    a plain cell (nbgrader would abort that student)."""
+    ``submitted/`` layout) for nbgrader to read; returns ``top``. Only what grading
+    needs: the notebooks and ``timestamp.txt`` (nbgrader adds the assignment's other
+    files from ``source/``; a student's own ``helpers/`` or ``hwcheck.py`` would only
+    shadow the course's modules). Regular files only (a symlink would make nbgrader,
+    as root, copy whatever it points to next to the kernel), and in notebooks every
+    duplicated grade cell but the last made a plain cell (nbgrader would abort that
+    student)."""
     shutil.rmtree(top, ignore_errors=True)
     dest = top / student / assignment
-
-    def skip(folder, names):
-        return [n for n in names if os.path.islink(os.path.join(folder, n))
-                or not (os.path.isfile(os.path.join(folder, n))
-                        or os.path.isdir(os.path.join(folder, n)))]
-
-    shutil.copytree(src, dest, ignore=skip)
+    dest.mkdir(parents=True)
+    for entry in os.scandir(src):
+        if (entry.name.endswith(".ipynb") or entry.name == "timestamp.txt") and entry.is_file(
+                follow_symlinks=False):
+            shutil.copyfile(entry.path, dest / entry.name, follow_symlinks=False)
     for path in dest.glob("*.ipynb"):
         try:
             nb = nbformat.read(path, as_version=4)

@@ -5,9 +5,19 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 COLUMNS = ["student_id", "score", "max_score", "status", "reasons", "seconds"]
+MAX_CSV_REASONS = 1000  # characters of reasons per CSV row (the state file keeps them all)
+# control characters (a leftover process named with terminal escapes...): never
+# written raw into a terminal or a spreadsheet
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as ``?``."""
+    return _CONTROL.sub("?", str(text))
 
 
 def state_path(course: Path, assignment: str) -> Path:
@@ -36,7 +46,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         w = csv.DictWriter(fh, fieldnames=COLUMNS)
         w.writeheader()
         for row in rows:
-            w.writerow({**{k: row.get(k, "") for k in COLUMNS}, "reasons": "; ".join(row["reasons"])})
+            reasons = printable("; ".join(row["reasons"]))
+            if len(reasons) > MAX_CSV_REASONS:
+                reasons = reasons[:MAX_CSV_REASONS - 1] + "…"
+            w.writerow({**{k: printable(row.get(k, "")) for k in COLUMNS}, "reasons": reasons})
 
 
 def _fmt(x: float) -> str:
@@ -49,6 +62,6 @@ def summary_table(rows: list[dict]) -> str:
     lines = [f"{'student':<{w}}  {'score':>11}  status", "-" * (w + 24)]
     for r in rows:
         score = f"{_fmt(r['score'])}/{_fmt(r['max_score'])}"
-        lines.append(f"{r['student_id']:<{w}}  {score:>11}  {r['status']}")
-        lines.extend(f"{'':<{w}}    - {reason}" for reason in r["reasons"])
+        lines.append(f"{printable(r['student_id']):<{w}}  {score:>11}  {r['status']}")
+        lines.extend(f"{'':<{w}}    - {printable(reason)}" for reason in r["reasons"])
     return "\n".join(lines)

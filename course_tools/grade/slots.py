@@ -39,6 +39,7 @@ class SlotConfig:
     memory_bytes: int = 2 << 30
     max_processes: int = 128
     cpu_seconds: int = 600
+    cpus: float = 1.0  # cores per kernel at once (cgroup quota)
 
     def kernel_config(self, slot: str, index: int) -> Config:
         """The ``SandboxKernelManager`` settings of one slot."""
@@ -47,8 +48,29 @@ class SlotConfig:
         km.sandboxed, km.run_dir, km.course_root = self.sandboxed, self.run_dir, self.course_root
         km.slot, km.uid = slot, self.uid_base + index
         km.memory_bytes, km.max_processes = self.memory_bytes, self.max_processes
-        km.cpu_seconds = self.cpu_seconds
+        km.cpu_seconds, km.cpus = self.cpu_seconds, self.cpus
         return c
+
+
+UID_BASE, UIDS_PER_RUN, RUNS_AT_ONCE = 61000, 100, 40
+LOCKS = "/tmp/course-grade-uids-{}.lock"
+
+
+def uid_range() -> tuple[int, object]:
+    """A uid range no other grading run on this machine uses now: (its first uid,
+    the open lock that reserves it until the run ends). Two runs sharing uids could
+    signal each other's students' processes."""
+    import fcntl
+
+    for n in range(RUNS_AT_ONCE):
+        fh = open(LOCKS.format(n), "a")  # noqa: SIM115 - held for the whole run
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        return UID_BASE + n * UIDS_PER_RUN, fh
+    raise WorkerStartError(f"{RUNS_AT_ONCE} grading runs already run on this machine")
 
 
 READY = "ready"

