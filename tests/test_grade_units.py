@@ -192,3 +192,21 @@ def test_a_worker_that_cannot_start_stops_the_run_with_a_message():
     finally:
         slots.close()
     assert graded == [] and not slots.slots[0].proc.is_alive()
+
+
+@pytest.mark.slow(20)
+def test_first_grading_registers_an_assignment_that_is_only_in_source(tmp_path):
+    """A fresh clone has no gradebook: `make grade` registers the assignment from
+    source/ (as nbgrader generate_assignment would) and says so."""
+    from course_tools.grade import gradebook
+    from tests.support import course as fx
+    from tests.support.nbgrader_cli import course_grade
+
+    root = fx.ga_course(tmp_path / "course")
+    (root / "gradebook.db").unlink()
+    proc = course_grade(root, fx.GA, "--no-sandbox", timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "registering it from source/ga" in proc.stderr
+    assert gradebook.assignment_notebooks(f"sqlite:///{root / 'gradebook.db'}", fx.GA) == [fx.GA]
+    missing = course_grade(root, "nope", "--no-sandbox", timeout=120)
+    assert missing.returncode == 2 and "neither in the gradebook" in missing.stderr

@@ -104,9 +104,18 @@ def main(argv=None) -> int:
     a = args.assignment
     db_url = course_db_url(course, args.db_url)
     notebooks = gradebook.assignment_notebooks(db_url, a)
+    if not notebooks and (course / "source" / a).is_dir():
+        # a fresh clone: the assignment exists in source/ but not yet in the gradebook
+        print(f"{a} is not in the gradebook yet: registering it from source/{a} "
+              f"(nbgrader generate_assignment {a})", file=sys.stderr)
+        problem = gradebook.register(course, a)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        notebooks = gradebook.assignment_notebooks(db_url, a)
     if not notebooks:
-        print(f"error: assignment '{a}' is not in the gradebook ({db_url}); "
-              f"run `nbgrader generate_assignment {a}` first", file=sys.stderr)
+        print(f"error: assignment '{a}' is neither in the gradebook ({db_url}) nor in "
+              f"{course / 'source' / a}", file=sys.stderr)
         return 2
     if args.lms:
         for problem in intake.import_lms(args.lms, course, a, notebooks):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -46,6 +48,22 @@ def snapshot(db_url: str, dest: Path) -> None:
                 d.execute(table.insert(), rows)
     src_engine.dispose()
     dst_engine.dispose()
+
+
+def register(course: Path, assignment: str, timeout: float = 300) -> str | None:
+    """Put ``source/<assignment>`` into the gradebook the way a teacher would
+    (``nbgrader generate_assignment``, which also writes ``release/``); the words of
+    the failure, or None."""
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    try:
+        done = subprocess.run([str(nbgrader), "generate_assignment", assignment, "--force"],
+                              cwd=course, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"nbgrader generate_assignment {assignment} failed: {exc}"
+    if done.returncode != 0:
+        return (f"nbgrader generate_assignment {assignment} failed: "
+                + (done.stderr or done.stdout).strip()[-500:])
+    return None
 
 
 def assignment_notebooks(db_url: str, assignment: str) -> list[str]:
