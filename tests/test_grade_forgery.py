@@ -23,14 +23,14 @@ import html
 import nbformat
 import pytest
 
-from course_tools.grade import sandbox
 from tests.notebook_cells import writefile_body
 from tests.support.course import ROOT, SAMPLES, make_course, submission, submit
 from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers, nbgrader, strip_ansi
+from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(60), pytest.mark.timeout(900),
-    pytest.mark.skipif(sandbox.probe() is not None, reason=f"no sandbox here: {sandbox.probe()}"),
+    pytest.mark.usefixtures("sandbox_required"),
 ]
 
 FORGERY = SAMPLES / "forgery"

@@ -10,14 +10,14 @@ import zipfile
 
 import pytest
 
-from course_tools.grade import sandbox
 from tests.support import course as fx
 from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers
+from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(42),
     pytest.mark.timeout(300),
-    pytest.mark.skipif(sandbox.probe() is not None, reason="no sandbox here"),
+    pytest.mark.usefixtures("sandbox_required"),
 ]
 
 SPIN = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"

@@ -9,13 +9,14 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from course_tools.grade import cgroups, sandbox
+from course_tools.grade import cgroups
 from tests.support.course import make_course, submission, submit
 from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers, nbgrader
+from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(70), pytest.mark.timeout(600),
-    pytest.mark.skipif(sandbox.probe() is not None, reason=f"no sandbox here: {sandbox.probe()}"),
+    pytest.mark.usefixtures("sandbox_required"),
     pytest.mark.skipif(not cgroups.available(), reason="no cgroups here: CPU shares unenforced"),
 ]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from course_tools.grade import sandbox
 from tests.support import course as fx
 from tests.support.nbgrader_cli import course_grade, grade_rows
+from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
 
 # Debian's server binaries, newest version first (bookworm ships 15, trixie 17)
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"),
@@ -27,7 +27,7 @@ PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"),
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(27),
     pytest.mark.timeout(300),
-    pytest.mark.skipif(sandbox.probe() is not None, reason="no sandbox here"),
+    pytest.mark.usefixtures("sandbox_required"),
 ]
 
 

@@ -20,14 +20,14 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from course_tools.grade import sandbox
 from tests.support import course as fx
 from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers
+from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.start_method_independent, pytest.mark.slow(40),
     pytest.mark.timeout(400),
-    pytest.mark.skipif(sandbox.probe() is not None, reason=f"no sandbox here: {sandbox.probe()}"),
+    pytest.mark.usefixtures("sandbox_required"),
 ]
 
 # Long enough that two spawn pool workers, started in the sandbox on a busy 2-core CI

@@ -210,3 +210,27 @@ def test_first_grading_registers_an_assignment_that_is_only_in_source(tmp_path):
     assert gradebook.assignment_notebooks(f"sqlite:///{root / 'gradebook.db'}", fx.GA) == [fx.GA]
     missing = course_grade(root, "nope", "--no-sandbox", timeout=120)
     assert missing.returncode == 2 and "neither in the gradebook" in missing.stderr
+
+
+def test_sandboxed_tests_fail_without_a_sandbox_unless_opted_out(pytester, monkeypatch):
+    """No silent skips: where the sandbox cannot work, a grader test fails saying why;
+    SANDBOX_TESTS=skip skips it, with the reason."""
+    pytester.makepyfile(test_graded="""
+        import pytest
+        from course_tools.grade import sandbox
+        from tests.support.sandboxing import sandbox_required
+
+        sandbox.probe = lambda: "no namespaces in this container"
+        pytestmark = pytest.mark.usefixtures("sandbox_required")
+
+        def test_grading():
+            pass
+    """)
+    monkeypatch.delenv("SANDBOX_TESTS", raising=False)
+    failed = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    failed.assert_outcomes(errors=1)
+    assert "no namespaces in this container" in failed.stdout.str()
+    monkeypatch.setenv("SANDBOX_TESTS", "skip")
+    skipped = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-rs")
+    skipped.assert_outcomes(skipped=1)
+    assert "SANDBOX_TESTS=skip" in skipped.stdout.str()
