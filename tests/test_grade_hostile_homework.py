@@ -14,6 +14,11 @@ deserves what the same answer gets without the forgery). The in-kernel forgeries
 the notebook's own test cells pass; the scores come from the grading run's verdict,
 outside the kernel, and the summary says where the two differed. hw1's run also has
 workers defined in the notebook (not picklable under spawn): 0, said in words.
+
+And a student's score does not depend on who is graded beside them (issue 16): hw1's
+run starts with a submission that keeps eight busy loops running for 90 s, so the
+honest and the other submissions are graded beside it; each kernel (and each grading
+run) may use one core at once (a cgroup CPU quota), so they get what they deserve.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers, nbgr
 from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
 
 pytestmark = [
-    pytest.mark.start_method_independent, pytest.mark.slow(60), pytest.mark.timeout(900),
+    pytest.mark.start_method_independent, pytest.mark.slow(90), pytest.mark.timeout(900),
     pytest.mark.usefixtures("sandbox_required"),
 ]
 
@@ -39,6 +44,10 @@ MAX = {"hw1": 10.0, "hw2": 10.0, "hw3": 15.0}
 PARTLY = {"hw1": ("hw1/partly_right.py", 3.0), "hw2": ("hw2/unlocked.py", 4.0),
           "hw3": ("hw3/no_accept_loop.py", 12.0)}
 DIFFERED = "the in-notebook check passed but the grading run failed"
+HOG = """import subprocess, sys, time
+spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(8)]
+time.sleep(90)
+"""
 
 
 def _is_answer(cell) -> bool:
@@ -102,8 +111,11 @@ def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment)
                             as_version=4)
     cases = submissions(assignment, release)
     if assignment == "hw1":
-        cases["notebook_workers"] = (submission(course / "release" / "hw1" / "hw1.ipynb", "hw1",
-                                                "notebook_workers"), 0.0)
+        release_nb = course / "release" / "hw1" / "hw1.ipynb"
+        cases["notebook_workers"] = (submission(release_nb, "hw1", "notebook_workers"), 0.0)
+        hog = submission(release_nb, "hw1", "blank")
+        hog.cells.insert(0, nbformat.v4.new_code_cell(HOG))
+        cases["a0_hog"] = (hog, 0.0)  # graded first: the others are graded beside it
     for student, (nb, _) in cases.items():
         submit(course, assignment, student, nb)
     proc = course_grade(course, assignment, "--workers", "2", timeout=840)
@@ -119,6 +131,7 @@ def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment)
         assert DIFFERED in rows[student]["reasons"], (student, rows[student]["reasons"])
     assert DIFFERED not in rows["honest"]["reasons"] + rows["blank"]["reasons"]
     if assignment == "hw1":
+        assert "left running after the notebook (killed)" in rows["a0_hog"]["reasons"]
         assert "worker not picklable under spawn" in rows["notebook_workers"]["reasons"]
         page = course / "feedback" / "notebook_workers" / "hw1" / "hw1.html"
         assert "the answer cell must start with the line `%%writefile" in strip_ansi(
