@@ -5,6 +5,7 @@ bounds on a plain kernel (the nbclient/jupyter_client hooks the grader relies on
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -234,3 +235,32 @@ def test_sandboxed_tests_fail_without_a_sandbox_unless_opted_out(pytester, monke
     skipped = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-rs")
     skipped.assert_outcomes(skipped=1)
     assert "SANDBOX_TESTS=skip" in skipped.stdout.str()
+
+
+def test_the_next_run_cleans_what_a_killed_run_left(tmp_path):
+    """A run killed outright leaves its launchers, cgroups and folder; the next run
+    removes them, and never touches a run that is alive."""
+    import subprocess
+    import sys
+
+    from course_tools.grade import cgroups, stale
+
+    gone = Path(tempfile.mkdtemp(prefix=stale.PREFIX, dir=stale.RUNS))
+    (gone / stale.LOCK).touch()
+    alive = Path(tempfile.mkdtemp(prefix=stale.PREFIX, dir=stale.RUNS))
+    held = stale.hold(alive)
+    env = {**os.environ, sandbox.MARKER: f"{gone.name}-0"}
+    launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    caps = cgroups.make(f"{gone.name}-0-k", 1 << 30, 16)
+    try:
+        assert gone.name in stale.clean()
+        assert launcher.wait(10) is not None
+        assert not gone.exists() and alive.exists()
+        assert all(not c.exists() for c in caps)
+    finally:
+        launcher.kill()
+        held.close()
+        shutil.rmtree(alive, ignore_errors=True)
+        shutil.rmtree(gone, ignore_errors=True)
+        for c in caps:
+            cgroups.remove(c)

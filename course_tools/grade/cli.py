@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import cgroups, gradebook, intake, report, sandbox, verdicts
+from . import cgroups, gradebook, intake, report, sandbox, stale, verdicts
 from .config import course_db_url, load_course_config, sanitize_feedback
 from .slots import SlotConfig, WorkerSlots, WorkerStartError, uid_range
 from .worker import Job, Result
@@ -170,7 +170,10 @@ def main(argv=None) -> int:
 def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str],
            prints: dict, state: dict) -> None:
     a = args.assignment
+    for gone in stale.clean():
+        print(f"cleaned up what the killed grading run {gone} left", file=sys.stderr)
     run = make_run_dir()
+    alive = stale.hold(run)
     print(f"grading run {run.name}", file=sys.stderr)
     slots = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
@@ -233,6 +236,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
         shutil.rmtree(run, ignore_errors=True)
         if uid_lock is not None:
             uid_lock.close()  # the uid range is free for the next run
+        alive.close()
 
 
 if __name__ == "__main__":
