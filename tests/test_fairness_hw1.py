@@ -11,17 +11,15 @@ result), so together they take about as long as the longest one.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+import functools
 
 import pytest
 
-from hwcheck.questions import questions
-from hwcheck.verdict import judge
-from tests.support.course import SAMPLES
+from tests.support.fairness import cells, lost, problems, samples
+from tests.support.fairness import grade as grade_sample
 
-FAIR = SAMPLES / "fair" / "hw1"
-OK = sorted(p.stem for p in FAIR.glob("ok_*.py"))
+OK = samples("hw1", "ok")
+grade = functools.partial(grade_sample, assignment="hw1")
 # sample -> {question it loses: words its feedback must contain}
 BUGS = {
     "bug_timeout5": {"q1": "while producers were still working (they pause 6.5 s halfway"},
@@ -49,48 +47,24 @@ NOT_SAID = {
 pytestmark = pytest.mark.start_method_independent
 
 
-def grade(tmp_path: Path, sample: str) -> dict[str, dict]:
-    """Every question of ``sample``, judged as the verdict does; {question: its result}."""
-    folder = tmp_path / sample
-    folder.mkdir(parents=True)
-    (folder / "hw1_solution.py").write_text((FAIR / f"{sample}.py").read_text())
-    table = questions("hw1")
-    with ThreadPoolExecutor(len(table)) as pool:
-        running = {n: pool.submit(judge, n, q, folder, None, None) for n, q in table.items()}
-        return {n: job.result() for n, job in running.items()}
-
-
-def lost(result: dict) -> set[str]:
-    """The graded cells that get no points (a question's public and hidden cells: a lost
-    question loses both, since its public check is a smaller run of the same property)."""
-    return {cell for r in result.values()
-            for cell, c in r.get("cells", {r["hidden_cell"]: r}).items() if not c["passed"]}
-
-
-def cells(result: dict, names) -> set[str]:
-    """The graded cells of questions ``names``."""
-    return {cell for n in names
-            for cell in result[n].get("cells", {result[n]["hidden_cell"]: None})}
-
-
 def test_the_fair_set_is_complete():
     assert len(OK) >= 6
-    assert sorted(BUGS) == sorted(p.stem for p in FAIR.glob("bug_*.py"))
+    assert sorted(BUGS) == samples("hw1", "bug")
     assert len(BUGS) >= 8
 
 
 @pytest.mark.slow(20)
 @pytest.mark.parametrize("sample", OK)
 def test_correct_code_in_any_style_gets_full_marks(tmp_path, sample):
-    result = grade(tmp_path, sample)
-    assert lost(result) == set(), {q: r["problems"] for q, r in result.items()}
+    result = grade(tmp_path, sample=sample)
+    assert lost(result) == set(), problems(result)
 
 
 @pytest.mark.slow(30)
 @pytest.mark.parametrize("sample", sorted(BUGS))
 def test_a_classic_mistake_costs_exactly_its_questions(tmp_path, sample):
-    result = grade(tmp_path, sample)
-    assert lost(result) == cells(result, BUGS[sample]), {q: r["problems"] for q, r in result.items()}
+    result = grade(tmp_path, sample=sample)
+    assert lost(result) == cells(result, BUGS[sample]), problems(result)
     for q, words in BUGS[sample].items():
         said = "\n".join(result[q]["problems"])
         assert words in said, f"{q}: {said}"
@@ -103,7 +77,7 @@ def test_a_classic_mistake_costs_exactly_its_questions(tmp_path, sample):
 def test_the_same_file_gets_the_same_grade(tmp_path, sample):
     """The timing-sensitive parts (the lull, the late result, the stall) decide the same
     way in every run."""
-    grades = [grade(tmp_path / str(n), sample) for n in range(3)]
+    grades = [grade(tmp_path / str(n), sample=sample) for n in range(3)]
     assert len({frozenset(lost(g)) for g in grades}) == 1, [lost(g) for g in grades]
     firsts = [{q: r["problems"][:1] for q, r in g.items()} for g in grades]
     assert all(f.keys() == firsts[0].keys() for f in firsts)

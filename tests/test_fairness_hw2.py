@@ -10,17 +10,15 @@ The samples are tests/submissions/fair/hw2/; each is graded the verdict's way
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+import functools
 
 import pytest
 
-from hwcheck.questions import questions
-from hwcheck.verdict import judge
-from tests.support.course import SAMPLES
+from tests.support.fairness import cells, lost, problems, samples
+from tests.support.fairness import grade as grade_sample
 
-FAIR = SAMPLES / "fair" / "hw2"
-OK = sorted(p.stem for p in FAIR.glob("ok_*.py"))
+OK = samples("hw2", "ok")
+grade = functools.partial(grade_sample, assignment="hw2")
 BUGS = {
     "bug_exact_balance": {"q1": "withdraw(account, 80, 7) with the balance at 80 before the "
                                 "call (exactly the balance: allowed) returned False"},
@@ -39,48 +37,24 @@ BUGS = {
 pytestmark = pytest.mark.start_method_independent
 
 
-def grade(tmp_path: Path, sample: str) -> dict[str, dict]:
-    """Every question of ``sample``, judged as the verdict does; {question: its result}."""
-    folder = tmp_path / sample
-    folder.mkdir(parents=True)
-    (folder / "hw2_solution.py").write_text((FAIR / f"{sample}.py").read_text())
-    table = questions("hw2")
-    with ThreadPoolExecutor(len(table)) as pool:
-        running = {n: pool.submit(judge, n, q, folder, None, None) for n, q in table.items()}
-        return {n: job.result() for n, job in running.items()}
-
-
-def lost(result: dict) -> set[str]:
-    """The graded cells that get no points (a question's public and hidden cells: a lost
-    question loses both, since its public check is a smaller run of the same property)."""
-    return {cell for r in result.values()
-            for cell, c in r.get("cells", {r["hidden_cell"]: r}).items() if not c["passed"]}
-
-
-def cells(result: dict, names) -> set[str]:
-    """The graded cells of questions ``names``."""
-    return {cell for n in names
-            for cell in result[n].get("cells", {result[n]["hidden_cell"]: None})}
-
-
 def test_the_fair_set_is_complete():
     assert len(OK) >= 6
-    assert sorted(BUGS) == sorted(p.stem for p in FAIR.glob("bug_*.py"))
+    assert sorted(BUGS) == samples("hw2", "bug")
     assert len(BUGS) >= 8
 
 
 @pytest.mark.slow(10)
 @pytest.mark.parametrize("sample", OK)
 def test_correct_code_in_any_style_gets_full_marks(tmp_path, sample):
-    result = grade(tmp_path, sample)
-    assert lost(result) == set(), {q: r["problems"] for q, r in result.items()}
+    result = grade(tmp_path, sample=sample)
+    assert lost(result) == set(), problems(result)
 
 
 @pytest.mark.slow(10)
 @pytest.mark.parametrize("sample", sorted(BUGS))
 def test_a_classic_mistake_costs_exactly_its_questions(tmp_path, sample):
-    result = grade(tmp_path, sample)
-    assert lost(result) == cells(result, BUGS[sample]), {q: r["problems"] for q, r in result.items()}
+    result = grade(tmp_path, sample=sample)
+    assert lost(result) == cells(result, BUGS[sample]), problems(result)
     for q, words in BUGS[sample].items():
         said = "\n".join(result[q]["problems"])
         assert words in said, f"{q}: {said}"
@@ -90,5 +64,5 @@ def test_a_classic_mistake_costs_exactly_its_questions(tmp_path, sample):
 @pytest.mark.parametrize("sample", ["ok_partial", "bug_exact_balance", "bug_misplaced_lock"])
 def test_the_same_file_gets_the_same_grade(tmp_path, sample):
     """The >= mistake once scored 2 in one run and 4 in another: no longer."""
-    grades = [grade(tmp_path / str(n), sample) for n in range(3)]
+    grades = [grade(tmp_path / str(n), sample=sample) for n in range(3)]
     assert len({frozenset(lost(g)) for g in grades}) == 1, [lost(g) for g in grades]

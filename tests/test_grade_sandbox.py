@@ -161,35 +161,6 @@ ATTACKS = {
 }
 
 
-class HostUnixServer:
-    """A host service on a filesystem Unix socket that no submission may reach."""
-
-    def __init__(self, path: Path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.bind(str(path))
-        path.chmod(0o777)
-        self.sock.listen()
-        self.sock.settimeout(0.2)
-        self.connections = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
-
-
 def sysv_keys() -> set[int]:
     """The host's SysV shared memory and message queue keys."""
     keys = set()
@@ -200,14 +171,20 @@ def sysv_keys() -> set[int]:
 
 
 class HostServer:
-    """A listener on the host's loopback that no submission may reach."""
+    """A host service no submission may reach: on the host's loopback, or with
+    ``path`` on a filesystem Unix socket (open to every uid)."""
 
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, path: Path | None = None):
+        if path is None:
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(str(path))
+            path.chmod(0o777)
         self.sock.listen()
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -247,7 +224,7 @@ def grade_class(tmp_path: Path) -> dict:
     teacher = tmp_path / "teacher-notes.txt"
     teacher.write_text("answers")
     teacher.chmod(0o644)
-    unix = HostUnixServer(tmp_path / "host.sock")
+    unix = HostServer(tmp_path / "host.sock")
     host = {"teacher file": teacher, "unix socket": tmp_path / "host.sock", "unix": unix,
             "marker": f"snoop-{tmp_path.name}"}
     fx.ga_submit(root, "snoop", snoop_code(root, server.port, host))
