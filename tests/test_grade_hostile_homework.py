@@ -13,7 +13,8 @@ Each is applied to a blank answer (it deserves 0) and one to a partly right answ
 deserves what the same answer gets without the forgery). The in-kernel forgeries do make
 the notebook's own test cells pass; the scores come from the grading run's verdict,
 outside the kernel, and the summary says where the two differed. hw1's run also has
-workers defined in the notebook (not picklable under spawn): 0, said in words.
+workers defined in the notebook (not picklable under spawn): 0, said in words; hw3's
+run also has a classic mistake of each later stage, which loses exactly its question.
 
 And a student's score does not depend on who is graded beside them (issue 16): hw1's
 run starts with a submission that keeps eight busy loops running for 90 s, so the
@@ -110,6 +111,15 @@ def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment)
     release = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb",
                             as_version=4)
     cases = submissions(assignment, release)
+    words = {}  # student -> what its feedback must say
+    if assignment == "hw3":
+        # each stage's classic mistake loses exactly its question (tests/test_hw3.py)
+        from test_hw3 import STAGE_SAMPLES, _lost
+
+        for name in ("recv_is_a_line", "one_at_a_time", "crash_utf8"):
+            score, words[name] = _lost(*STAGE_SAMPLES[name])
+            cases[name] = (_with_answer(release, (SAMPLES / "hw3" / f"{name}.py").read_text()),
+                           score)
     if assignment == "hw1":
         release_nb = course / "release" / "hw1" / "hw1.ipynb"
         cases["notebook_workers"] = (submission(release_nb, "hw1", "notebook_workers"), 0.0)
@@ -136,6 +146,10 @@ def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment)
         page = course / "feedback" / "notebook_workers" / "hw1" / "hw1.html"
         assert "the answer cell must start with the line `%%writefile" in strip_ansi(
             html.unescape(page.read_text()))
+    for student, said in words.items():
+        page = course / "feedback" / student / assignment / f"{assignment}.html"
+        text = strip_ansi(html.unescape(page.read_text()))
+        assert all(w in text for w in said), (student, said)
     feedback = course / "feedback" / "hides" / assignment / f"{assignment}.html"
     text = strip_ansi(html.unescape(feedback.read_text()))
     assert "GradingRunFailed" in text and "still raise(s) NotImplementedError" in text

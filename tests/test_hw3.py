@@ -6,16 +6,16 @@
   server as its child), against the reference solution, the other design, and the
   sample submissions of tests/submissions/hw3/, under every start method.
 * The round trip on a copy of the course (generate_assignment, then plain nbgrader's
-  autograde/generate_feedback/export, or course-grade as `make grade` runs it): the
-  correct solution gets every point, the blank release none, and each stage's wrong
-  sample loses exactly that stage's points, with its feedback saying why in words.
+  autograde/generate_feedback/export): the correct solution gets every point, the blank
+  release none, and the first stage's wrong sample loses exactly that stage's points,
+  with its feedback saying why in words. `make grade` (course-grade) on the other
+  stages' samples: tests/test_grade_hostile_homework.py's hw3 run.
 * The by-hand client, the runner's own failure reports, and that release/ is what
   generate_assignment makes of source/. (nbgrader validate: tests/test_hw_release.py.)
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import html
 import importlib
@@ -31,7 +31,6 @@ import nbformat
 import psutil
 import pytest
 
-from course_tools.grade import sandbox
 from courselib import lineclient
 from courselib.startmethod import context
 from helpers import upper_client
@@ -336,30 +335,19 @@ def submission(name: str):
     return nb
 
 
-def round_trip(tmp_path: Path, expected: dict[str, tuple[float, list[str]]],
-               make_grade: bool = False) -> None:
+def round_trip(tmp_path: Path, expected: dict[str, tuple[float, list[str]]]) -> None:
     """generate_assignment → submit → grade (hidden tests, spawn) → feedback on a copy of
-    the course; check every sample's score and feedback words. Graded by plain nbgrader
-    (autograde, generate_feedback, export), or with ``make_grade`` by what
-    ``make grade ASSIGNMENT=hw3`` runs: ``course-grade``, sandboxed and parallel."""
+    the course, by plain nbgrader (autograde, generate_feedback, export); check every
+    sample's score and feedback words."""
     course = make_course(tmp_path, "hw3")
     nbgrader(["generate_assignment", "hw3", "--force"], course, timeout=180)
     for name in expected:
         submit(course, "hw3", name, submission(name))
     start = time.monotonic()
-    if make_grade:
-        proc = subprocess.run(
-            [sys.executable, "-m", "course_tools.grade.cli", "hw3", "--course", str(course),
-             "--workers", "2"], capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        print(proc.stdout)
-        with (course / "grades" / "hw3.csv").open(newline="") as fh:
-            got = {row["student_id"]: float(row["score"]) for row in csv.DictReader(fh)}
-    else:
-        nbgrader(["autograde", "hw3"], course, timeout=600)
-        nbgrader(["generate_feedback", "hw3"], course, timeout=240)
-        nbgrader(["export"], course, timeout=120)
-        got = scores(course / "grades.csv", "hw3")
+    nbgrader(["autograde", "hw3"], course, timeout=600)
+    nbgrader(["generate_feedback", "hw3"], course, timeout=240)
+    nbgrader(["export"], course, timeout=120)
+    got = scores(course / "grades.csv", "hw3")
     print(f"hw3 graded {sorted(expected)} in {time.monotonic() - start:.0f} s")
     assert got == {name: points for name, (points, _) in expected.items()}, got
     for name, (_, words) in expected.items():
@@ -385,14 +373,8 @@ def test_round_trip_correct_blank_and_q1(tmp_path):
     })
 
 
-@pytest.mark.start_method_independent
-@pytest.mark.slow(70)
-@pytest.mark.timeout(900)
-@pytest.mark.skipif(sandbox.probe() is not None, reason="no sandbox here")
-def test_make_grade_each_stage_loses_its_points_only(tmp_path):
-    round_trip(tmp_path, {name: _lost(*STAGE_SAMPLES[name])
-                          for name in ("recv_is_a_line", "one_at_a_time", "crash_utf8")},
-               make_grade=True)
+# `make grade` (course-grade) on the other stages' mistakes: in the homework hostile
+# class's hw3 run (tests/test_grade_hostile_homework.py), one grading run for both.
 
 
 @pytest.mark.start_method_independent
