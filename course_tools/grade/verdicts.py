@@ -52,24 +52,28 @@ def time_limit(assignment: str) -> float:
 def run(assignment: str, autograded: Path, work: Path, kernel: Config) -> dict:
     """Run the verdict on the module files the notebook wrote into ``autograded``.
     Returns hwcheck.verdict's JSON, or ``{"error": words}``."""
-    km = SandboxKernelManager(config=kernel)
     answers = Path(tempfile.mkdtemp(prefix="answers-", dir=work))
     try:
         copy_answers(assignment, autograded, answers)
+        return _run(assignment, answers, SandboxKernelManager(config=kernel))
     except VerdictError as exc:
         return {"error": str(exc)}
+    finally:
+        shutil.rmtree(answers, ignore_errors=True)
+
+
+def _run(assignment: str, answers: Path, km: SandboxKernelManager) -> dict:
     pipe = reportfd.Pipe()
     argv = [sys.executable, "-I", "-m", "hwcheck.verdict", assignment, str(answers), *pipe.argv]
     if km.sandboxed:
         argv += ["--student-uid", str(km.uid)]
         argv, _ = km.jail(argv, f"verdict-{answers.name}", uid=0, cwd="/", writable=[],
                           readonly=[str(answers)])
-    env = {**os.environ, MARKER: km.slot}
     limit = time_limit(assignment)
     started = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, **pipe.popen)
+    proc = subprocess.Popen(argv, env={**os.environ, MARKER: km.slot}, cwd="/",
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, **pipe.popen)
     pipe.started()
     report = pipe.read(limit)
     try:
@@ -85,18 +89,9 @@ def run(assignment: str, autograded: Path, work: Path, kernel: Config) -> dict:
     return report
 
 
-def run_and_clean(assignment: str, autograded: Path, work: Path, kernel: Config) -> dict:
-    before = set(work.glob("answers-*"))
-    try:
-        return run(assignment, autograded, work, kernel)
-    finally:
-        for path in set(work.glob("answers-*")) - before:
-            shutil.rmtree(path, ignore_errors=True)
-
-
 def cells(verdict: dict) -> dict[str, dict]:
-    """grade_id -> {"passed", "message"}: every graded cell the verdict decides. With no
-    verdict, every question's cells fail with the words why."""
+    """grade_id -> {"passed", "message"}: every graded cell the verdict decides (none
+    when there is no verdict: see :func:`failed_everything`)."""
     if "error" in verdict:
         return {}
     return {cid: cell for q in verdict.get("questions", {}).values()

@@ -170,7 +170,7 @@ def grade(job: Job, work: Path, kernel: Config) -> Result:
 def graded_outside(assignment: str, autograded: Path, work: Path, kernel: Config) -> dict:
     """The verdict's grade cells (grade_id -> passed, message); all failed, saying
     why, when the grading run reached no verdict."""
-    verdict = verdicts.run_and_clean(assignment, autograded, work, kernel)
+    verdict = verdicts.run(assignment, autograded, work, kernel)
     decided = verdicts.cells(verdict)
     if not decided:
         decided = verdicts.failed_everything(assignment, verdict.get("error", "no questions"))
