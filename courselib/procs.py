@@ -96,19 +96,21 @@ def kill_tree(pid: int, timeout: float = 5.0) -> list[psutil.Process]:
     return procs
 
 
-def marked(name: str, value: str) -> list[psutil.Process]:
+def marked(name: str, value: str, prefix: bool = False) -> list[psutil.Process]:
     """Every running process, other than this one, whose environment has
-    ``name=value``. Give a process a unique value of ``name`` in its environment
-    and every process it starts inherits it, so this finds what it left behind even
-    after it has exited, on every platform (a POSIX session finds the same faster,
-    where sessions exist). Processes of other users, which cannot be read, are
-    skipped."""
+    ``name=value`` (with ``prefix``: a value that starts with ``value``). Give a
+    process a unique value of ``name`` in its environment and every process it starts
+    inherits it, so this finds what it left behind even after it has exited, on every
+    platform (a POSIX session finds the same faster, where sessions exist). Processes
+    of other users, which cannot be read, are skipped."""
     found = []
     for proc in psutil.process_iter():
         if proc.pid == os.getpid():
             continue
         try:
-            if proc.environ().get(name) == value and proc.status() != psutil.STATUS_ZOMBIE:
+            seen = proc.environ().get(name)
+            matches = seen is not None and (seen.startswith(value) if prefix else seen == value)
+            if matches and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.Error, OSError):
             pass

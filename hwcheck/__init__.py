@@ -14,7 +14,7 @@ Every check of hw1, hw2 and hw3 runs the same way: the question table
 (:mod:`hwcheck.questions`) names its task, parameters and time limit; the notebook's
 side (:mod:`hwcheck.checker`) diagnoses the module, then starts a fresh, bounded checker
 process (:mod:`hwcheck.isolated`, :mod:`hwcheck.runner`) that runs the task
-(:mod:`hwcheck.hw1`, :mod:`hwcheck.hw2`, :mod:`hwcheck.hw3`) and reports in JSON on a
+(:mod:`hwcheck.hw1` with :mod:`hwcheck.hw1_driver`, :mod:`hwcheck.hw2`, :mod:`hwcheck.hw3`) and reports in JSON on a
 pipe only it holds (:mod:`hwcheck.reportfd`). The checker never imports the student's
 module: student code runs in its children only (:mod:`hwcheck.child`, as the student's
 uid when grading), and what passes is decided from what the checker saw itself

@@ -12,9 +12,7 @@ import fcntl
 import shutil
 from pathlib import Path
 
-import psutil
-
-from courselib.procs import kill_all
+from courselib.procs import kill_all, marked
 
 from . import cgroups
 from .sandbox import MARKER
@@ -29,17 +27,6 @@ def hold(run: Path):
     fh = open(run / LOCK, "a")  # noqa: SIM115 - held for the whole run
     fcntl.flock(fh, fcntl.LOCK_EX)
     return fh
-
-
-def _processes_of(run: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get(MARKER, "").startswith(f"{run}-"):
-                found.append(proc)
-        except (psutil.Error, OSError):
-            pass
-    return found
 
 
 def clean() -> list[str]:
@@ -59,7 +46,7 @@ def clean() -> list[str]:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue  # alive
-            kill_all(_processes_of(run.name))
+            kill_all(marked(MARKER, f"{run.name}-", prefix=True))
             for cg in cgroups.named(f"{run.name}-"):
                 cgroups.remove(cg)
             shutil.rmtree(run, ignore_errors=True)
