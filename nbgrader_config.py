@@ -28,6 +28,27 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Feedback pages show what students wrote; a teacher opens them in the session that
 # controls the gradebook: no student script may run there (plain `nbgrader
 # generate_feedback` and formgrader's button sanitize as `make grade` does).
-from course_tools.grade.config import sanitize_feedback  # noqa: E402
+# Plain `nbgrader autograde`, and so formgrader's Autograde button, grade as `make grade`
+# does: student code runs in the grader's sandbox (own folder only, no network, limits),
+# and the grade cells are scored by the course's checks run outside the kernel. Where the
+# sandbox cannot work, autograding refuses, saying why (COURSE_GRADE_UNSANDBOXED=1 opts
+# out, at the teacher's own risk).
+try:
+    from course_tools.grade.config import sandbox_autograde, sanitize_feedback
+except ImportError as exc:
+    # Fail closed: without the course's tools, autograding would run student code with
+    # the teacher's rights and feedback would carry live student script.
+    from nbgrader.preprocessors import NbGraderPreprocessor
 
-sanitize_feedback(c)
+    _why = (f"the course's tools cannot be imported ({exc}); set up the course first "
+            "(make env, see README.md)")
+
+    class CourseToolsMissing(NbGraderPreprocessor):
+        def preprocess(self, nb, resources):
+            raise RuntimeError(f"refusing to run: {_why}")
+
+    c.Autograde.autograde_preprocessors = [CourseToolsMissing]
+    c.GenerateFeedback.preprocessors = [CourseToolsMissing]
+else:
+    sanitize_feedback(c)
+    sandbox_autograde(c)

@@ -36,3 +36,20 @@ def sanitize_feedback(c: Config) -> None:
 
     c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, CSSHTMLHeaderPreprocessor]
     c.HTMLExporter.sanitize_html = True
+
+
+def sandbox_autograde(c: Config) -> None:
+    """Plain ``nbgrader autograde`` and formgrader's Autograde button run student code
+    in the grader's sandbox, and score it by the grading run (:mod:`.plain`): nbgrader's
+    own autograde steps, with its ``Execute`` replaced."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    from .plain import SandboxedAutograde
+
+    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    if Execute not in steps:
+        raise RuntimeError("nbgrader's autograde steps no longer include Execute: "
+                           "course_tools.grade.config.sandbox_autograde needs updating")
+    c.Autograde.autograde_preprocessors = [
+        SandboxedAutograde if step is Execute else step for step in steps]

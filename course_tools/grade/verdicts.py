@@ -127,21 +127,41 @@ def annotate(autograded: Path, notebooks: list[str], decided: dict[str, dict],
         if not path.is_file():
             continue
         nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            cid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if cell.cell_type != "code" or cid not in decided:
-                continue
-            verdict = decided[cid]
-            kernel_passed = _in_kernel_passed(cell) or cid not in compared
-            if kernel_passed and not verdict["passed"] and cid in compared:
-                differed.append(f"{cid}: the in-notebook check passed but the grading run "
-                                "failed (tampering, or a flaky check: worth a look)")
-            elif verdict["passed"] and not kernel_passed:
-                differed.append(f"{cid}: the in-notebook check failed but the grading run "
-                                "passed; the grading run counts (a flaky check? worth a look)")
-            cell.outputs.append(_output(verdict))
+        differed += annotate_notebook(nb, decided, compared)
         nbformat.write(nb, path)
     return differed
+
+
+def annotate_notebook(nb, decided: dict[str, dict], compared: set[str],
+                      scored_by_outputs: bool = False) -> list[str]:
+    """:func:`annotate` for one notebook in memory. ``scored_by_outputs``: nbgrader
+    will score the cells from their outputs (plain ``nbgrader autograde``), so a cell
+    the verdict passes keeps no error output (its in-kernel error is shown as text)."""
+    differed = []
+    for cell in nb.cells:
+        cid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type != "code" or cid not in decided:
+            continue
+        verdict = decided[cid]
+        kernel_passed = _in_kernel_passed(cell) or cid not in compared
+        if kernel_passed and not verdict["passed"] and cid in compared:
+            differed.append(f"{cid}: the in-notebook check passed but the grading run "
+                            "failed (tampering, or a flaky check: worth a look)")
+        elif verdict["passed"] and not kernel_passed:
+            differed.append(f"{cid}: the in-notebook check failed but the grading run "
+                            "passed; the grading run counts (a flaky check? worth a look)")
+        if verdict["passed"] and scored_by_outputs:
+            cell.outputs = [_as_text(o) for o in cell.outputs]
+        cell.outputs.append(_output(verdict))
+    return differed
+
+
+def _as_text(output):
+    if output.output_type != "error":
+        return output
+    return nbformat.v4.new_output(
+        "stream", name="stderr",
+        text=f"[in-notebook run] {output.ename}: {output.evalue}\n")
 
 
 def _output(verdict: dict):
