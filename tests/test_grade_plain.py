@@ -7,6 +7,8 @@ why, unless the teacher opts out."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -26,6 +28,8 @@ from tests.test_grade_hostile_homework import (
 # A student's extra cell: what can this kernel see and who is it? (printed, then read
 # back from the autograded notebook)
 PROBE = """import os
+import subprocess
+import sys
 def _read(path):
     try:
         with open(path) as fh:
@@ -35,6 +39,19 @@ def _read(path):
 print("UID", os.getuid())
 print("HOST", _read({secret!r}))
 print("LINKED", _read("linked.txt"))
+"""
+# What formgrader's Autograde button calls (nbgrader.server_extensions.formgrader's
+# handler -> NbGraderAPI.autograde), with the course's config, as the server loads it.
+FORMGRADER_BUTTON = """import sys
+from nbgrader.apps import NbGrader
+from nbgrader.apps.api import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+app = NbGrader()
+app.load_config_file()
+api = NbGraderAPI(coursedir=CourseDirectory(config=app.config), config=app.config)
+result = api.autograde(sys.argv[1], sys.argv[2], force=True, create=True)
+print("success", result["success"])
+print(result.get("log", ""), result.get("error", ""))
 """
 
 
@@ -77,8 +94,17 @@ def test_plain_autograde_runs_students_in_the_sandbox_and_scores_by_the_verdict(
     assert "HOST FileNotFoundError" in seen, "the kernel read a host file outside its folder"
     assert "LINKED FileNotFoundError" in seen, "a submitted link's target reached the kernel"
     assert "teacher's private notes" not in seen
-    assert not leftovers()
     assert not list((course / "autograded").glob("*/hw2/linked.txt"))
+
+    # formgrader's Autograde button: nbgrader's API, in the server's process
+    button = subprocess.run([sys.executable, "-c", FORMGRADER_BUTTON, "hw2", "hides"],
+                            cwd=course, capture_output=True, text=True, timeout=300)
+    assert button.returncode == 0, button.stderr[-3000:]
+    assert "success True" in button.stdout, button.stdout[-3000:]
+    assert "the in-notebook check passed but the grading run failed" in button.stdout
+    nbgrader(["export"], course, timeout=120)
+    assert scores(course / "grades.csv", "hw2")["hides"] == 0.0
+    assert not leftovers()
 
 
 def test_refuses_without_a_sandbox_and_says_why(monkeypatch):
