@@ -41,4 +41,8 @@ echo "installing requirements.lock and the course's packages into $env_dir ($ins
 # process that imports nbformat).
 "${install[@]}" --no-deps -r requirements.lock
 "${install[@]}" --no-deps -e .
+# The course's Jupyter server settings (formgrader shows student notebooks without
+# their script): a wheel install puts them there itself, an editable one does not.
+mkdir -p "$env_dir/etc/jupyter"
+cp jupyter-config/jupyter_server_config.json "$env_dir/etc/jupyter/"
 "${check[@]}" >/dev/null || { "${check[@]}" >&2; exit 1; }

@@ -9,7 +9,9 @@ takes them; each step saves a screenshot to tests/browser/screenshots/.
 2. student: answer hw1 (the instructor's solution), run it, self-checks pass,
    Validate says success; then a slip: the self-check explains, Validate fails;
 3. teacher: formgrader lists the assignments, and shows the scores of two hw1
-   submissions graded by course-grade (started in the background at step 1).
+   submissions graded by course-grade (started in the background at step 1);
+   one of them carries student script (markdown, HTML and JavaScript outputs):
+   neither formgrader's submission view nor the feedback page runs any of it.
 """
 
 from __future__ import annotations
@@ -274,11 +276,29 @@ GRADE_TIMEOUT = 400  # s: two hw1 submissions, sandboxed, on 2 busy cores
 STUDENTS = {"alice": "solution", "bob": "wrong"}
 
 
+# Student script that must never run in the teacher's browser: each piece, if it
+# runs, marks the page (<html data-pwned=...>); the visible text must still show.
+SCRIPT_MARK = "document.documentElement.dataset.pwned"
+HOSTILE_MARKDOWN = f'''Student notes <img src="x" onerror="{SCRIPT_MARK}='markdown-img'">'''
+HOSTILE_OUTPUTS = f'''from IPython.display import HTML, Javascript, display
+display(HTML("<b>student html</b><script>{SCRIPT_MARK}='html-script'</script>"
+             "<img src=x onerror=\\"{SCRIPT_MARK}='html-img'\\">"))
+display(Javascript("{SCRIPT_MARK}='javascript-output'"))
+'''
+HOSTILE_STUDENT = "bob"
+
+
 def _submit(lab, student: str, answers: dict[str, str]) -> None:
     """Put a student's hw1 (the release with ``answers`` filled in) in submitted/."""
     nb = json.loads((lab.root / RELEASED).read_text())
     for i, gid in _answer_cells(lab.root / RELEASED).items():
         nb["cells"][i]["source"] = answers[gid]
+    if student == HOSTILE_STUDENT:
+        nb["cells"][1:1] = [
+            {"cell_type": "markdown", "metadata": {}, "source": HOSTILE_MARKDOWN},
+            {"cell_type": "code", "metadata": {}, "source": HOSTILE_OUTPUTS,
+             "outputs": [], "execution_count": None},
+        ]
     dest = lab.root / "submitted" / student / HOMEWORK / f"{HOMEWORK}.ipynb"
     dest.parent.mkdir(parents=True)
     dest.write_text(json.dumps(nb, indent=1))
@@ -392,3 +412,33 @@ def test_teacher_sees_assignments_and_autograded_scores(lab, page, shot, grading
         shown = srow.locator("td.score").inner_text()
         assert [float(x) for x in shown.split("/")] == [got, total], (student, shown)
     shot(page, "10-formgrader-autograded-scores")
+
+
+def _no_student_script(target, where: str) -> None:
+    """The page (or frame) shows the student's text but ran none of its script."""
+    expect(target.locator("b", has_text="student html").first).to_be_visible()
+    ran = target.evaluate(f"() => {SCRIPT_MARK} || null")
+    assert ran is None, f"{where}: student script ran ({ran})"
+
+
+@pytest.mark.timeout(GRADE_TIMEOUT + 180)
+def test_student_script_never_runs_in_the_teachers_pages(lab, page, shot, grading):
+    grading.result()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    # formgrader's view of the submission (manual grading), in the lab's own origin
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{lab.root / 'gradebook.db'}") as gb:
+        nb_id = gb.find_submission_notebook(HOMEWORK, HOMEWORK, HOSTILE_STUDENT).id
+    page.goto(lab.url(f"formgrader/submissions/{nb_id}/"), timeout=90_000)
+    expect(page.locator("body")).to_contain_text("Student notes", timeout=60_000)
+    page.wait_for_timeout(1000)  # an onerror handler fires once the image failed
+    _no_student_script(page, "formgrader's submission view")
+    shot(page, "11-formgrader-submission-no-script")
+    # the feedback page the student (and teacher) open
+    feedback = lab.root / "feedback" / HOSTILE_STUDENT / HOMEWORK / f"{HOMEWORK}.html"
+    page.goto(feedback.as_uri())
+    page.wait_for_timeout(1000)
+    _no_student_script(page, "the feedback page")
+    assert not dialogs, dialogs
