@@ -15,7 +15,7 @@ import random
 from courselib.procs import max_concurrency
 from hwcheck import bank as checked
 from hwcheck import driving
-from hwcheck.recording import State, crashed_problems
+from hwcheck.recording import State, crashed_problems, student_line
 
 
 def make_plans(clients: int, ops: int, seed: int = 1) -> list[list[tuple[str, int]]]:
@@ -248,8 +248,37 @@ def drive_bank(state: State, account, plans) -> dict:
         "Likely mistake: a client waiting for a lock that is never released (use `with lock:`), "
         "or run_bank joining processes it never started."
     )
+    unbounded = _watch_unbounded_joins(getattr(state.module, "__name__", ""))
     state.module.run_bank(state.ctx, checked.account_proxies(account), plans)
-    return {"problems": crashed_problems(state.processes)}
+    problems = crashed_problems(state.processes)
+    if unbounded:
+        problems.append(
+            "Every wait needs a timeout (a deadlock must end with an error, not hang): your "
+            f"run_bank joined with none at {unbounded[0]}. Use proc.join(TIMEOUT).")
+    return {"problems": problems}
+
+
+def _watch_unbounded_joins(module: str) -> list[str]:
+    """The student's lines where this process joins a child with no timeout (filled as
+    run_bank runs): a wait that would hang for ever if a client deadlocked."""
+    import os
+    import sys
+    from multiprocessing import process
+
+    seen: list[str] = []
+    parent, original = os.getpid(), process.BaseProcess.join
+
+    def join(proc, timeout=None):
+        caller = sys._getframe(1)  # the student's own call, not one inside a library's
+        if timeout is None and os.getpid() == parent and (
+                caller.f_globals.get("__name__") == module):
+            line = student_line(module)
+            if line and line not in seen:
+                seen.append(line)
+        return original(proc, timeout)
+
+    process.BaseProcess.join = join
+    return seen
 
 
 def drive_bank_plain(state: State, plans, opening) -> dict:

@@ -32,6 +32,8 @@ BUGS = {
     "bug_one_at_a_time": {"q2": "No client was started while another was running"},
     "bug_client_ids_from_1": {"q2": "client_id = the client's index"},
     "bug_out_of_order": {"q2": "exactly once and in that client's order"},
+    "bug_no_timeout": {"q2": "your run_bank joined with none at line 63 of hw2_solution.py: "
+                             "`proc.join()"},
 }
 
 pytestmark = pytest.mark.start_method_independent
