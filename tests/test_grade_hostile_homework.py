@@ -49,6 +49,18 @@ HOG = """import subprocess, sys, time
 spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(8)]
 time.sleep(90)
 """
+# fairness samples graded here too: {sample: {question it loses: words of its feedback}}
+FAIR_SAMPLES = {
+    "hw1": {"ok_wrapper": {},
+            "bug_sentinel_per_producer": {"q2": "One SENTINEL per producer instead of one per "
+                                                "consumer"}},
+    "hw2": {"bug_exact_balance": {"q1": "(exactly the balance: allowed) returned False"}},
+}
+
+
+def _question_points(release, question: str) -> float:
+    return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in release.cells
+               if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(f"{question}-"))
 
 
 def _is_answer(cell) -> bool:
@@ -126,6 +138,13 @@ def test_forged_submissions_get_what_their_answer_deserves(tmp_path, assignment)
         hog = submission(release_nb, "hw1", "blank")
         hog.cells.insert(0, nbformat.v4.new_code_cell(HOG))
         cases["a0_hog"] = (hog, 0.0)  # graded first: the others are graded beside it
+    for sample, lost in FAIR_SAMPLES.get(assignment, {}).items():
+        # issue 20's fairness set, end to end: another correct style gets full marks, a
+        # classic mistake loses exactly its question, with its words in the feedback
+        text = (SAMPLES / "fair" / assignment / f"{sample}.py").read_text()
+        cases[sample] = (_with_answer(release, text), MAX[assignment] - sum(
+            _question_points(release, q) for q in lost))
+        words[sample] = list(lost.values())
     for student, (nb, _) in cases.items():
         submit(course, assignment, student, nb)
     proc = course_grade(course, assignment, "--workers", "2", timeout=840)
