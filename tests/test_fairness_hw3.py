@@ -12,10 +12,14 @@ The samples are tests/submissions/fair/hw3/; each is graded the verdict's way
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
+from hwcheck import checker
 from hwcheck.limits import TIME_SCALE_ENV
-from tests.support.fairness import cells, lost, problems, samples
+from hwcheck.questions import QUESTIONS
+from tests.support.fairness import FAIR, cells, lost, problems, samples
 from tests.support.fairness import grade as grade_sample
 
 OK = samples("hw3", "ok")
@@ -83,3 +87,16 @@ def test_a_classic_mistake_costs_exactly_its_question(grade, tmp_path, sample):
 def test_the_same_file_gets_the_same_grade(grade, tmp_path, sample):
     grades = [grade(tmp_path / str(n), sample) for n in range(3)]
     assert len({frozenset(lost(g)) for g in grades}) == 1, [lost(g) for g in grades]
+
+
+@pytest.mark.slow(8)
+@pytest.mark.parametrize("sample", ["bug_all_interfaces", "bug_process_per_connection"])
+def test_the_public_check_warns_first(tmp_path, monkeypatch, sample):
+    """Mistakes once caught by hidden tests only (or not at all) fail grader.check's
+    smaller public run of their question too, with the same words."""
+    monkeypatch.setenv(TIME_SCALE_ENV, "0.5")
+    (question, words), = BUGS[sample].items()
+    shutil.copy(FAIR / "hw3" / f"{sample}.py", tmp_path / "hw3_server.py")
+    q = QUESTIONS["hw3"][question]
+    found = checker.run(q, q.public[0], tmp_path)["problems"]
+    assert found and words in found[0], found
