@@ -1,6 +1,6 @@
 """Fairness sample, correct: design A. The main process accepts and hands each connection
-to the pool with apply_async(kwds=...) through a small wrapper; the pool is a `with`
-block, its workers get `stop` from an initializer."""
+to the pool with apply_async(kwds=...) through a small wrapper; it reports ready
+before it starts the pool; the workers get `stop` from an initializer."""
 
 import socket
 import time
@@ -101,9 +101,9 @@ def serve(address, workers, stop, ready, idle_timeout=5.0) -> None:
     ctx = context()
     with socket.create_server(address, backlog=128) as listener:
         listener.settimeout(POLL)
+        ready.put(listener.getsockname()[:2])  # clients may queue up while the pool starts
         pool = ctx.Pool(processes=workers, initializer=remember_stop, initargs=(stop,))
         try:
-            ready.put(listener.getsockname()[:2])
             pending = []
             while not stop.is_set():
                 try:
