@@ -21,6 +21,7 @@ The server API these checks expect (see ``source/hw3/hw3.ipynb``)::
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import ExitStack
@@ -111,15 +112,25 @@ def check_concurrent(serve: Callable, workers: int = 3, rounds: int = 1, ctx=Non
                                       f"expected {short_repr(expected)}, got {short_repr(got)}")
                 answered += 1
             if answered < workers:
-                raise ServerError(
-                    f"with a pool of {workers} workers, only {answered} of {workers} clients "
-                    f"connected at the same time were answered within {io_timeout:.0f} s: the "
-                    "server seems to serve one client at a time (does it wait for a client to "
-                    "finish before serving the next, e.g. pool.apply() instead of apply_async()?"
-                    " do all the workers run an accept loop?)"
-                )
+                raise ServerError(_too_few_at_once(answered, workers, io_timeout))
         check_pool_serves(server, [connection_owners(server, c) for c in clients], before)
         check_listens_only_on_host(server, "serve")
+
+
+def _too_few_at_once(answered: int, workers: int, waited: float) -> str:
+    """What check_concurrent saw when not every client was answered, and a likely cause
+    only where the count supports it."""
+    saw = (f"with a pool of {workers} workers, only {answered} of {workers} clients connected "
+           f"at the same time were answered within {waited:.0f} s")
+    if answered == 0:
+        return f"{saw}: no client got an answer while the others were connected"
+    if answered == 1:
+        return (f"{saw}: the server seems to serve one client at a time (does it wait for a "
+                "client to finish before serving the next, e.g. pool.apply() instead of "
+                "apply_async()? do all the workers run an accept loop?)")
+    return (f"{saw}: the server serves at most {answered} clients at a time, fewer than its "
+            f"{workers} workers (does the pool have `workers` processes, each serving? "
+            f"ctx.Pool() with no size has one per core: {os.cpu_count()} here)")
 
 
 def check_worker_reuse(serve: Callable, workers: int = 4, clients: int = 8,
