@@ -8,12 +8,16 @@ student's functions (:class:`hwcheck.child.StudentModule`), starts the student's
 server as its child process (loaded there, as the student's uid), is its only
 client, and stops it, every wait bounded; ``respond()`` runs in a driver child and
 the checker compares the bytes it returned. The verdict comes from what the
-checker's own clients received. Each question tests one stage and nothing later:
-question 1 a one-process server that answers line by line, question 2 framing
+checker's own clients received, and what the server is, seen from outside
+(:mod:`hwcheck.serverfacts`: where it listens, which processes hold the connections).
+Each question tests one stage and nothing later: question 1 a one-process server that
+answers line by line and listens only on the host it is given, question 2 framing
 (through the course's own accept loop around the student's ``handle_client``),
-question 3 the pool (each line sent whole, so wrong framing does not fail it),
-question 4 bad clients and a clean stop (the only question that reports a server that
-does not stop; the others kill it quietly).
+question 3 the pool (each line sent whole, so wrong framing does not fail it; each
+connection held by one of the pool's workers, started before the clients came, which
+may serve several at once; only on the host given), question 4 bad clients and a
+clean stop (the only question that reports a server that does not stop, however it
+makes its waits notice ``stop``; the others kill it quietly).
 
 A task returns at most one problem, the first thing found wrong, in plain words.
 """
@@ -34,16 +38,15 @@ def _q1(mod, job: Job, clients: int = 2, lines: int = 4, seed: int = 1) -> None:
                                   ctx=job.ctx)
 
 
-def _q2(mod, job: Job, big: bool = False, stream: int = 0, overlong: bool = False,
+def _q2(mod, job: Job, big: bool = False, stream: int = 0, overlong: int = 0,
         seed: int = 2) -> None:
     tcpcheck.check_framing(mod.handle_client, big=big, stream=stream, overlong=overlong,
                            seed=seed, ctx=job.ctx)
 
 
-def _q3(mod, job: Job, workers: int = 3, rounds: int = 1, distinct: bool = False,
-        reuse_clients: int = 0, lines: int = 10) -> None:
-    tcpcheck.check_concurrent(mod.serve, workers=workers, rounds=rounds,
-                              distinct_workers=distinct, ctx=job.ctx)
+def _q3(mod, job: Job, workers: int = 3, rounds: int = 1, reuse_clients: int = 0,
+        lines: int = 10) -> None:
+    tcpcheck.check_concurrent(mod.serve, workers=workers, rounds=rounds, ctx=job.ctx)
     if reuse_clients:
         tcpcheck.check_worker_reuse(mod.serve, workers=workers, clients=reuse_clients,
                                     lines=lines, ctx=job.ctx)

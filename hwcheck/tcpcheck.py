@@ -7,7 +7,9 @@ Each check starts the server under test with :func:`running_server`
 and talks to it with :class:`LineClient` (:mod:`hwcheck.tcpclient`: every read has
 a deadline); a misbehaving server fails with :class:`ServerError`, in words for
 students. Every wait is bounded. ``ctx`` (every check): the multiprocessing context
-the server is started with (default: the course's).
+the server is started with (default: the course's). Question 2's framing check is
+:mod:`hwcheck.framingcheck` (re-exported here); what the server is, seen from outside
+(where it listens, which processes serve), :mod:`hwcheck.serverfacts`.
 
 The server API these checks expect (see ``source/hw3/hw3.ipynb``)::
 
@@ -19,20 +21,19 @@ The server API these checks expect (see ``source/hw3/hw3.ipynb``)::
 
 from __future__ import annotations
 
-import functools
-import random
+import os
 import threading
 import time
 from contextlib import ExitStack
 from typing import Callable
 
-from hwcheck.child import StudentFunction
+from hwcheck.framingcheck import check_framing, sample_lines
+from hwcheck.serverfacts import check_listens_only_on_host, check_pool_serves, pool_processes
 from hwcheck.tcpclient import (
     LineClient,
     ServerError,
     answer_timeout,
     expect_answer,
-    expect_line,
     short_repr,
 )
 from hwcheck.tcpserver_harness import (
@@ -40,12 +41,8 @@ from hwcheck.tcpserver_harness import (
     connection_owners,
     explained,
     running_server,
-    serve_with_handler,
     wait_workers_settled,
 )
-
-MAX_LINE = 64 * 1024
-
 
 # --------------------------------------------------------------------------- the checks
 # Each check tests one property and drives the server only with what earlier
@@ -55,19 +52,12 @@ MAX_LINE = 64 * 1024
 # does not stop cleanly.
 
 
-def sample_lines(count: int, seed: int, max_chars: int = 40) -> list[str]:
-    """``count`` short text lines (ASCII, accents, Chinese, ß), the same for a seed."""
-    rng = random.Random(seed)
-    alphabet = "abcxyz ABC 0123 ,.!?-_ äöüéß 汉字你好世界 ǆﬁ"
-    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_chars)))
-            for _ in range(count)]
-
-
 def check_line_at_a_time(serve_one: Callable, clients: int = 2, lines: int = 4,
                          seed: int = 0, ctx=None) -> None:
     """A one-process server: ``clients`` clients one after the other, each sending
     ``lines`` short lines one at a time (each line whole, in one send, and its answer
-    awaited before the next). Stopping cleanly is not checked here."""
+    awaited before the next); then that it listens only on the host it was given.
+    Stopping cleanly is not checked here."""
     texts = (["hello", "abc汉字ß", "Several words, punctuation: ok!", ""]
              + sample_lines(max(0, lines - 4), seed))[:lines]
     with running_server(serve_one, workers=None, check_stop=False, ctx=ctx) as server, \
@@ -91,83 +81,21 @@ def check_line_at_a_time(serve_one: Callable, clients: int = 2, lines: int = 4,
                     "the other, until stop is set (and handle_client must return when "
                     "recv() returns b'')."
                 ) from None
+        check_listens_only_on_host(server, "serve_one")
 
 
-FRAMING_HINT = (" (one recv() is not one line: it may return part of a line, or several "
-                "lines; keep the bytes in a buffer and answer each complete line ending "
-                "in b'\\n', one answer per line)")
-
-
-def check_framing(handle_client: Callable, big: bool = False, stream: int = 0,
-                  seed: int = 0, overlong: bool = False, ctx=None) -> None:
-    """``handle_client`` in the course's own one-client loop, one connection: a line sent
-    in pieces, lines sent together in one piece, complete lines answered before the rest
-    arrives, then (hidden) a 64 KiB line, a stream cut at random points and, on a new
-    connection, 1 MiB without a newline (an ERROR line or the connection closed)."""
-    if isinstance(handle_client, StudentFunction):  # named, loaded in the server process
-        handler = handle_client.wrapped("hwcheck.tcpserver_harness:serve_with_handler")
-    else:
-        handler = functools.partial(serve_with_handler, handle_client)
-    with running_server(handler, workers=None, check_stop=False, ctx=ctx) as server, \
-            explained(server):
-        with LineClient(server.address) as client:
-            data = "split line 汉字\n".encode()
-            for i in range(len(data)):
-                client.send(data[i : i + 1])
-                time.sleep(0.002)
-            what = "a line sent one byte at a time: "
-            expect_line(client, "SPLIT LINE 汉字".encode(), what, hint=FRAMING_HINT)
-            client.send(b"one\ntwo\nthree\n")
-            for word in (b"ONE", b"TWO", b"THREE"):
-                expect_line(client, word, "three lines sent together in one piece: ",
-                            hint=FRAMING_HINT)
-            client.send(b"four\nfive\nsi")
-            what = "b'four\\nfive\\nsi' in one piece (the rest of the third line not sent yet): "
-            for word in (b"FOUR", b"FIVE"):
-                expect_line(client, word, what, hint=(
-                    " (answer every complete line as soon as it is in the buffer, and keep "
-                    "the unfinished rest for later)"))
-            client.send(b"x\n")
-            expect_line(client, b"SIX", "after sending the rest b'x\\n': ", hint=FRAMING_HINT)
-            if big:
-                line = "ä" * (MAX_LINE // 2)
-                client.send(line.encode() + b"\n")
-                expect_line(client, line.upper().encode(), "a 64 KiB line (it arrives in "
-                            "several recv() pieces): ", hint=FRAMING_HINT)
-            if stream:
-                _check_stream(client, stream, seed)
-            expect_answer(client, "end", "the answer after all the others (an extra or missing "
-                          "answer line shows here): ")
-        if overlong:
-            _check_overlong(server)
-
-
-def _check_stream(client: LineClient, count: int, seed: int) -> None:
-    rng = random.Random(seed)
-    texts = sample_lines(count, seed)
-    data = "".join(t + "\n" for t in texts).encode()
-    pos = 0
-    while pos < len(data):  # cut at random points, multi-byte characters included
-        step = rng.randint(1, 64)
-        client.send(data[pos : pos + step])
-        pos += step
-        if rng.random() < 0.1:
-            time.sleep(0.001)
-    what = f"{count} lines sent as one stream cut at random points: "
-    for i, text in enumerate(texts):
-        expect_line(client, text.upper().encode(), f"{what}line {i + 1}: ", hint=FRAMING_HINT)
-
-
-def check_concurrent(serve: Callable, workers: int = 3, rounds: int = 1,
-                     distinct_workers: bool = False, ctx=None) -> None:
+def check_concurrent(serve: Callable, workers: int = 3, rounds: int = 1, ctx=None) -> None:
     """``workers`` clients connected at once, each kept open: all must be answered,
-    each by a worker process of the pool (not by the server's main process).
+    each connection held by a process of the pool that was running before the clients
+    connected (not the server's main process, not a process started per client; a
+    worker may hold several). Then: it listens only on the host it was given.
     Each line is sent whole; stopping cleanly is not checked here."""
     io_timeout = answer_timeout()
     # idle_timeout=60: a server that serves one client at a time must not get to the
     # next client merely because it dropped the first one as idle.
     with running_server(serve, workers, idle_timeout=60.0, check_stop=False, ctx=ctx) as server, \
             explained(server), ExitStack() as stack:
+        before = pool_processes(server, workers)
         clients = [stack.enter_context(LineClient(server.address)) for _ in range(workers)]
         for r in range(rounds):
             for i, client in enumerate(clients):
@@ -184,31 +112,25 @@ def check_concurrent(serve: Callable, workers: int = 3, rounds: int = 1,
                                       f"expected {short_repr(expected)}, got {short_repr(got)}")
                 answered += 1
             if answered < workers:
-                raise ServerError(
-                    f"with a pool of {workers} workers, only {answered} of {workers} clients "
-                    f"connected at the same time were answered within {io_timeout:.0f} s: the "
-                    "server seems to serve one client at a time (does it wait for a client to "
-                    "finish before serving the next, e.g. pool.apply() instead of apply_async()?"
-                    " do all the workers run an accept loop?)"
-                )
-        main_pid = server.process.pid
-        owners = [connection_owners(server, c) for c in clients]
-        for i, pids in enumerate(owners):
-            if not pids:
-                raise ServerError(f"no process of the server holds client {i + 1}'s connection")
-            if all(pid == main_pid for pid in pids):
-                raise ServerError(
-                    f"client {i + 1}'s connection is held by the server's main process "
-                    f"(pid {main_pid}), not by a pool worker: each connection must be served "
-                    "by a worker process of the Pool"
-                )
-        if distinct_workers:
-            served_by = {pid for pids in owners for pid in pids if pid != main_pid}
-            if len(served_by) < workers:
-                raise ServerError(
-                    f"{workers} open connections are held by only {len(served_by)} worker "
-                    "process(es); expected one worker per connection"
-                )
+                raise ServerError(_too_few_at_once(answered, workers, io_timeout))
+        check_pool_serves(server, [connection_owners(server, c) for c in clients], before)
+        check_listens_only_on_host(server, "serve")
+
+
+def _too_few_at_once(answered: int, workers: int, waited: float) -> str:
+    """What check_concurrent saw when not every client was answered, and a likely cause
+    only where the count supports it."""
+    saw = (f"with a pool of {workers} workers, only {answered} of {workers} clients connected "
+           f"at the same time were answered within {waited:.0f} s")
+    if answered == 0:
+        return f"{saw}: no client got an answer while the others were connected"
+    if answered == 1:
+        return (f"{saw}: the server seems to serve one client at a time (does it wait for a "
+                "client to finish before serving the next, e.g. pool.apply() instead of "
+                "apply_async()? do all the workers run an accept loop?)")
+    return (f"{saw}: the server serves at most {answered} clients at a time, fewer than its "
+            f"{workers} workers (does the pool have `workers` processes, each serving? "
+            f"ctx.Pool() with no size has one per core: {os.cpu_count()} here)")
 
 
 def check_worker_reuse(serve: Callable, workers: int = 4, clients: int = 8,
@@ -310,32 +232,6 @@ def check_bad_clients(serve: Callable, workers: int = 2, rude: int = 3,
                     f"{workers} clients connected and said nothing (idle_timeout="
                     f"{idle_timeout} s), then a new client: ",
                     )
-
-
-def _check_overlong(server: RunningServer) -> None:
-    with LineClient(server.address) as hog:
-        try:
-            hog.send(b"x" * (1024 * 1024))
-        except OSError:
-            pass  # the server closed the connection: allowed
-        try:
-            got = hog.read_line()
-            ok_answer = got is None or got.startswith(b"ERROR")
-            got = short_repr(got)
-        except TimeoutError:
-            got, ok_answer = f"no answer within {hog.timeout:.0f} s", False
-        except ServerError as exc:
-            got, ok_answer = str(exc), False
-        except OSError as exc:  # reset: the server closed the connection
-            got, ok_answer = repr(exc), True
-        if not ok_answer:
-            raise ServerError(
-                "1 MiB sent without a b'\\n' (a line longer than MAX_LINE, 64 KiB) must be "
-                f"answered with one ERROR line or the connection closed; got {got}"
-                " (check the buffer's length after answering its complete lines)"
-            )
-    with LineClient(server.address) as client:
-        expect_answer(client, "next please", "after a client sent 1 MiB without a newline: ")
 
 
 def check_shutdown(serve: Callable, workers: int = 2, clients: int = 1, ctx=None) -> None:

@@ -270,7 +270,9 @@ def _stop_and_check(proc, server, ready, stop_timeout: float, report: bool) -> N
             + ", ".join(_describe(p) for p in left)
         )
     killed = still_running(([root] if root is not None else []) + known)
-    kill_all(killed)
+    # psutil's own wait can take seconds to see a killed zombie it does not own: poll
+    kill_all(killed, timeout=0)
+    still_running(killed, timeout=5.0)
     proc.join(5)
     listening = report and server is not None and port_accepts(server.address)
     if listening:

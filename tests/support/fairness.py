@@ -1,4 +1,4 @@
-"""The fairness sets' shared part (tests/test_fairness_hw1.py, ..._hw2.py): grade one
+"""The fairness sets' shared part (tests/test_fairness_hw1.py, ..._hw2.py, ..._hw3.py): grade one
 sample the verdict's way, every question side by side, and read what it lost."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hwcheck.verdict import judge
 from tests.support.course import SAMPLES
 
 FAIR = SAMPLES / "fair"
-MODULE = {"hw1": "hw1_solution", "hw2": "hw2_solution"}
+MODULE = {"hw1": "hw1_solution", "hw2": "hw2_solution", "hw3": "hw3_server"}
 
 
 def samples(assignment: str, kind: str) -> list[str]:

@@ -1,0 +1,131 @@
+"""Fairness sample, correct: accept() blocks with no timeout, in serve_one and in serve's
+main process (design A); a thread waits for `stop` and then shuts the listening socket
+down, which wakes accept() with OSError. The connections poll `stop` as usual."""
+
+import socket
+import time
+
+from hwcheck import context
+
+MAX_LINE = 64 * 1024  # longest request line the server must accept, in bytes (without b"\n")
+POLL = 0.1  # seconds between checks of the stop event while waiting
+
+
+# ---- Question 1 (and 4: invalid UTF-8) ---------------------------------------------
+def respond(line: bytes) -> bytes:
+    """The answer to one request line (``line`` has no trailing b"\\n"): the upper-cased
+    text ending with b"\\n"; for invalid UTF-8 a line starting with b"ERROR"."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return b"ERROR invalid UTF-8\n"
+    return text.upper().encode("utf-8") + b"\n"
+
+
+# ---- Questions 1, 2 (framing) and 4 (idle clients, long lines) ----------------------
+def handle_client(conn: socket.socket, stop, idle_timeout: float) -> None:
+    """Serve one client on ``conn`` until it disconnects, stays silent for
+    ``idle_timeout`` seconds, or ``stop`` is set.
+
+    Hints: ``conn.settimeout(POLL)`` makes ``recv()`` raise TimeoutError every POLL seconds,
+    so you can check ``stop`` and the idle time. ``recv()`` returning b"" means the client
+    closed. Question 2: keep a buffer and split it on b"\\n".
+    """
+    conn.settimeout(POLL)
+    buffer = b""
+    last_data = time.monotonic()
+    while not stop.is_set():
+        try:
+            data = conn.recv(65536)
+        except TimeoutError:
+            if time.monotonic() - last_data >= idle_timeout:
+                return  # silent client: free this worker for the others
+            continue
+        if not data:
+            return  # client closed; an unfinished last line is dropped
+        last_data = time.monotonic()
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            conn.sendall(respond(line))
+        if len(buffer) > MAX_LINE:
+            conn.sendall(b"ERROR line longer than 64 KiB\n")
+            return
+
+
+def wake_on_stop(listener: socket.socket, stop) -> None:
+    """Wait for stop, then shut the listening socket down: a blocked accept() raises."""
+    stop.wait()
+    try:
+        listener.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def serve_one(address, stop, ready, idle_timeout=5.0) -> None:
+    """Question 1: a server in this one process. Listen on ``address``, put the address
+    actually bound on ``ready``, then serve clients one after the other with
+    ``handle_client`` until ``stop`` is set.
+
+    Hint: ``socket.create_server(address)`` creates, binds and listens in one call.
+    """
+    with socket.create_server(address) as listener:
+        threading.Thread(target=wake_on_stop, args=(listener, stop), daemon=True).start()
+        ready.put(listener.getsockname()[:2])
+        while True:
+            try:
+                conn, _ = listener.accept()  # blocks: the watcher wakes it on stop
+            except OSError:
+                return
+            with conn:
+                try:
+                    handle_client(conn, stop, idle_timeout)
+                except OSError:
+                    pass  # this client went away: serve the next one
+
+
+# ---- Question 3: design A, blocking accept, woken by a watcher thread -----------------
+import threading  # noqa: E402
+
+_stop = None
+
+
+def init_worker(stop) -> None:
+    global _stop
+    _stop = stop
+
+
+def serve_connection(conn: socket.socket, idle_timeout: float) -> None:
+    with conn:
+        try:
+            handle_client(conn, _stop, idle_timeout)
+        except OSError:
+            pass
+        try:
+            conn.shutdown(socket.SHUT_RDWR)  # the main process may still hold a copy
+        except OSError:
+            pass
+
+
+def serve(address, workers, stop, ready, idle_timeout=5.0) -> None:
+    ctx = context()
+    with socket.create_server(address, backlog=128) as listener:
+        threading.Thread(target=wake_on_stop, args=(listener, stop), daemon=True).start()
+        with ctx.Pool(workers, initializer=init_worker, initargs=(stop,)) as pool:
+            ready.put(listener.getsockname()[:2])
+            tasks = []
+            while True:
+                try:
+                    conn, _ = listener.accept()  # blocks: the watcher wakes it on stop
+                except OSError:
+                    break
+                # this process's copy is closed when the task is done (the pool pickles conn
+                # later, in its task handler thread)
+                tasks.append(pool.apply_async(serve_connection, (conn, idle_timeout),
+                                              callback=lambda _, c=conn: c.close(),
+                                              error_callback=lambda _, c=conn: c.close()))
+                tasks = [t for t in tasks if not t.ready()]
+            for task in tasks:
+                task.wait(10)
+            pool.close()
+            pool.join()

@@ -1,0 +1,117 @@
+"""Fairness sample, correct: design B with functools.partial everywhere: the initializer
+is a partial with keyword arguments, the accept loop a partial given to apply_async once
+per worker; the pool ends with `with` (terminate) after every loop returned."""
+
+import socket
+import time
+
+from hwcheck import context
+
+MAX_LINE = 64 * 1024  # longest request line the server must accept, in bytes (without b"\n")
+POLL = 0.1  # seconds between checks of the stop event while waiting
+
+
+# ---- Question 1 (and 4: invalid UTF-8) ---------------------------------------------
+def respond(line: bytes) -> bytes:
+    """The answer to one request line (``line`` has no trailing b"\\n"): the upper-cased
+    text ending with b"\\n"; for invalid UTF-8 a line starting with b"ERROR"."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return b"ERROR invalid UTF-8\n"
+    return text.upper().encode("utf-8") + b"\n"
+
+
+# ---- Questions 1, 2 (framing) and 4 (idle clients, long lines) ----------------------
+def handle_client(conn: socket.socket, stop, idle_timeout: float) -> None:
+    """Serve one client on ``conn`` until it disconnects, stays silent for
+    ``idle_timeout`` seconds, or ``stop`` is set.
+
+    Hints: ``conn.settimeout(POLL)`` makes ``recv()`` raise TimeoutError every POLL seconds,
+    so you can check ``stop`` and the idle time. ``recv()`` returning b"" means the client
+    closed. Question 2: keep a buffer and split it on b"\\n".
+    """
+    conn.settimeout(POLL)
+    buffer = b""
+    last_data = time.monotonic()
+    while not stop.is_set():
+        try:
+            data = conn.recv(65536)
+        except TimeoutError:
+            if time.monotonic() - last_data >= idle_timeout:
+                return  # silent client: free this worker for the others
+            continue
+        if not data:
+            return  # client closed; an unfinished last line is dropped
+        last_data = time.monotonic()
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            conn.sendall(respond(line))
+        if len(buffer) > MAX_LINE:
+            conn.sendall(b"ERROR line longer than 64 KiB\n")
+            return
+
+
+def serve_one(address, stop, ready, idle_timeout=5.0) -> None:
+    """Question 1: a server in this one process. Listen on ``address``, put the address
+    actually bound on ``ready``, then serve clients one after the other with
+    ``handle_client`` until ``stop`` is set.
+
+    Hint: ``socket.create_server(address)`` creates, binds and listens in one call.
+    """
+    with socket.create_server(address) as listener:
+        listener.settimeout(POLL)
+        ready.put(listener.getsockname()[:2])
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                try:
+                    handle_client(conn, stop, idle_timeout)
+                except OSError:
+                    pass  # this client went away: serve the next one
+
+
+# ---- Question 3: design B, partials ----------------------------------------------------
+import functools  # noqa: E402
+
+_shared = {}
+
+
+def setup_worker(*, listener, stop) -> None:
+    listener.settimeout(POLL)
+    _shared.update(listener=listener, stop=stop)
+
+
+def worker_loop(idle_timeout: float, worker_no: int) -> int:
+    listener, stop = _shared["listener"], _shared["stop"]
+    served = 0
+    while not stop.is_set():
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            try:
+                handle_client(conn, stop, idle_timeout)
+            except OSError:
+                pass
+        served += 1
+    return served
+
+
+def serve(address, workers, stop, ready, idle_timeout=5.0) -> None:
+    ctx = context()
+    with socket.create_server(address, backlog=64) as listener:
+        init = functools.partial(setup_worker, listener=listener, stop=stop)
+        with ctx.Pool(workers, initializer=init) as pool:
+            loop = functools.partial(worker_loop, idle_timeout)
+            results = [pool.apply_async(loop, (n,)) for n in range(workers)]
+            ready.put(listener.getsockname()[:2])
+            while not stop.wait(0.5):
+                pass
+            for result in results:
+                result.get(timeout=10)
