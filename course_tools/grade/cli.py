@@ -113,6 +113,9 @@ def main(argv=None) -> int:
         for problem in intake.import_lms(args.lms, course, a, notebooks):
             print(f"import: {problem}", file=sys.stderr)
 
+    if args.roster and not add_roster(args.roster, db_url, intake.submissions(course, a)[0]):
+        return 2
+
     if args.no_sandbox:
         print("WARNING: --no-sandbox: student code runs with your rights, with network "
               "access, no limits on processes or memory.", file=sys.stderr)
@@ -125,8 +128,6 @@ def main(argv=None) -> int:
             return 3
 
     students, bad_names = intake.submissions(course, a)
-    if args.roster and not add_roster(args.roster, db_url, students):
-        return 2
     if args.student:
         students = [s for s in students if s in set(args.student)]
     state = report.load_state(course, a)
@@ -215,7 +216,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
             score, max_score = 0.0, 0.0
         state[job.student] = {"fingerprint": prints[job.student], "status": result.status,
                               "reasons": result.reasons, "score": score, "max_score": max_score,
-                              "seconds": result.seconds or hard_limit,
+                              "seconds": result.seconds,
                               "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         report.save_state(course, a, state)
         bar.update(1)
@@ -244,7 +245,8 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
             deadline_for=lambda job: hard_limit,
             on_result=finish,
             on_timeout=lambda job: finish(job, Result(job.student, "failed", [
-                f"grading exceeded the hard limit of {hard_limit} s (everything killed)"])),
+                f"grading exceeded the hard limit of {hard_limit} s (everything killed)"],
+                seconds=hard_limit)),
             on_crash=lambda job: finish(job, Result(job.student, "failed", [
                 "the grading worker crashed (everything it started was killed)"])),
         )

@@ -92,7 +92,7 @@ def submitted_timestamp(folder: Path):
         text = fh.read(200).decode("utf-8", "replace").strip()
     try:
         return parse_utc(text) if text else None
-    except ValueError:
+    except (ValueError, OverflowError):  # "99999...": dateutil overflows
         return None
 
 

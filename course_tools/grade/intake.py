@@ -3,7 +3,8 @@
 An LMS export is a folder or zip of notebooks named by student: either
 ``<student>/<notebook>.ipynb`` or ``<student>_<anything>.ipynb`` (Canvas,
 Moodle and most others put the student first), or ``<student>.ipynb`` when the
-assignment has a single notebook.
+assignment has a single notebook. An imported notebook keeps the export's file
+time (the submission's time when nothing else tells it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -100,6 +102,9 @@ def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]
 
         def read(k):
             return entries[k].read_bytes()
+
+        def mtime(k):
+            return entries[k].stat().st_mtime
     else:
         zf = zipfile.ZipFile(export)
         infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
@@ -108,6 +113,9 @@ def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]
         def read(k):
             with zf.open(infos[k]) as fh:
                 return fh.read(MAX_IMPORT_BYTES + 1)
+
+        def mtime(k):
+            return time.mktime(infos[k].date_time + (0, 0, -1))
     for entry in sorted(entries):
         if PurePosixPath(entry).name.startswith(".") or "__MACOSX" in entry:
             continue
@@ -128,4 +136,8 @@ def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
+        try:  # the export's file time: the submission's time when there is no other
+            os.utime(dest, (mtime(entry), mtime(entry)))
+        except (OSError, OverflowError, ValueError):
+            pass
     return problems
