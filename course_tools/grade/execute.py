@@ -287,7 +287,9 @@ class CapNotebook(Preprocessor):
                 left -= size
             elif out.output_type == "stream" and left > self.excerpt:
                 text = str(out.get("text", ""))
-                out.text = text[:left - 1000]  # JSON escapes take some of the room
+                out.text = text[:left - 1000]
+                if _size(out) > left:  # JSON escapes: up to 6 bytes a character
+                    out.text = out.text[:len(out.text) * (left - 1000) // _size(out)]
                 kept.append(out)
                 dropped += len(text) - len(out.text)
                 left -= _size(out)
