@@ -155,7 +155,7 @@ outputs: env
 grade: env
 	@test -n "$(ASSIGNMENT)" || { echo "usage: make grade ASSIGNMENT=hw1 [WORKERS=n] [FORCE=1] [LMS=export.zip] [NO_SANDBOX=1]" >&2; exit 2; }
 	$(BIN)/course-grade $(ASSIGNMENT) --course "$(CURDIR)" $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(FORCE),--force) $(if $(LMS),--lms "$(LMS)") $(if $(NO_SANDBOX),--no-sandbox) $(GRADE_ARGS)
+	  $(if $(FORCE),--force) $(if $(LMS),--lms "$(LMS)") $(if $(NO_SANDBOX),--no-sandbox) $(if $(ROSTER),--roster "$(ROSTER)") $(GRADE_ARGS)
 
 # Student versions of the homework: release/<hw>/ regenerated from source/<hw>/
 # (solutions and hidden tests stripped). Commit the result; tests check it is current.

@@ -1,14 +1,17 @@
 """The time limits, with a kernel that ignores interrupts: the per-notebook limit
 ends it (cells after it fail with a message), and the hard per-submission limit
 kills the worker and everything it started; a fresh worker grades the next one.
-The good student hands in through an LMS export (``--lms``)."""
+The good student hands in through an LMS export (``--lms``); the names come from a
+roster (``--roster``), and every submission gets a time in the gradebook."""
 
 from __future__ import annotations
 
 import shutil
 import zipfile
+from datetime import datetime
 
 import pytest
+from nbgrader.api import Gradebook
 
 from tests.support import course as fx
 from tests.support.nbgrader_cli import course_grade, grade_rows, leftovers
@@ -40,10 +43,22 @@ def test_notebook_limit_and_hard_limit(tmp_path):
         zf.write(good, "bgood_4711_0815_ga.ipynb")  # <login>_<ids>_<file>
     shutil.rmtree(root / "submitted" / "b_good")
 
+    # the class list, as an LMS exports it (names for formgrader's student list)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,ID,SIS Login ID,Email address\n"
+                      '"Good, Bea",4711,bgood,bea@uni.edu\n"Slow, Al",4712,a_slow,al@uni.edu\n')
+
     # 8 s of cell time per notebook: the 10 s answer cell is stopped at 8 s and
     # the test cells after it are not run
-    rows = grade(root, "--cell-timeout", "30", "--notebook-timeout", "8", "--lms", str(export))
+    rows = grade(root, "--cell-timeout", "30", "--notebook-timeout", "8", "--lms", str(export),
+                 "--roster", str(roster))
     assert float(rows["bgood"]["score"]) == fx.GA_MAX_SCORE
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        # a time for every submission: timestamp.txt's, else (the LMS's) the file time
+        when = {s.student.id: s.timestamp for s in gb.find_assignment(fx.GA).submissions}
+        assert when["a_slow"] == datetime(2026, 11, 26, 12) and when["bgood"] is not None
+        assert gb.find_student("bgood").first_name == "Bea"
+        assert gb.find_student("a_slow").last_name == "Slow"
     shutil.move(root / "submitted" / "bgood", root / "submitted" / "b_good")
     slow = rows["a_slow"]
     assert "timeout in cell 2 (answer)" in slow["reasons"]

@@ -3,24 +3,29 @@
 Parallel (one worker per core by default), every kernel sandboxed, every wait
 bounded; grades go into nbgrader's gradebook, then ``feedback/`` (HTML), a grades
 CSV and a summary table. Re-running resumes: unchanged submissions that were
-graded already are skipped unless ``--force``.
+graded already are skipped unless ``--force``. All the work on a submission,
+feedback included, happens in a worker slot within that submission's limits; this
+process only hands out jobs and writes the small results into the gradebook, so it
+stays small whatever is submitted.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
 import time
 import warnings
+from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
-from . import cgroups, gradebook, intake, report, sandbox, stale, verdicts
-from .config import course_db_url, load_course_config, sanitize_feedback
+from . import cgroups, gradebook, intake, report, roster, sandbox, stale, verdicts
+from .config import course_db_url
 from .slots import SlotConfig, WorkerSlots, WorkerStartError, uid_range
 from .worker import Job, Result
 
@@ -46,6 +51,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "so that a busy neighbour cannot cost an honest student points")
     p.add_argument("--max-notebook-mb", type=int, default=20,
                    help="larger notebooks are reported, not run (default 20)")
+    p.add_argument("--max-autograded-mb", type=int, default=32,
+                   help="an autograded notebook is cut to this, with a note (default 32)")
+    p.add_argument("--max-feedback-mb", type=int, default=8,
+                   help="largest feedback page (default 8)")
+    p.add_argument("--feedback-timeout", type=int, default=120,
+                   help="seconds for one student's feedback pages (default 120)")
+    p.add_argument("--worker-memory-mb", type=int, default=3072,
+                   help="memory (address space) of the grader's own process for one "
+                        "submission; beyond it that submission fails alone (default 3072)")
+    p.add_argument("--roster", type=Path,
+                   help="CSV of the class (id, first and last name, email; or an LMS's "
+                        "export): the names go into the gradebook")
     p.add_argument("--force", action="store_true", help="regrade students graded already")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p.add_argument("--lms", type=Path, help="folder or zip of notebooks named by student")
@@ -55,31 +72,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code with YOUR rights, unconfined (not recommended)")
     return p.parse_args(argv)
-
-
-def generate_feedback(course: Path, db_url: str, assignment: str, student: str) -> str | None:
-    from nbgrader.converters import GenerateFeedback
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-
-    c = Config()
-    c.merge(load_course_config(course))
-    c.CourseDirectory.root = str(course)
-    c.CourseDirectory.db_url = db_url
-    c.CourseDirectory.assignment_id = assignment
-    c.CourseDirectory.student_id = student
-    c.HTMLExporter.template_name = "feedback"
-    sanitize_feedback(c)
-    cwd = os.getcwd()
-    try:
-        conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
-        conv.force = True
-        conv.start()
-    except Exception as exc:  # noqa: BLE001 - reported for this student only
-        return f"feedback not generated: {type(exc).__name__}"
-    finally:
-        os.chdir(cwd)
-    return None
 
 
 def make_run_dir() -> Path:
@@ -121,6 +113,9 @@ def main(argv=None) -> int:
         for problem in intake.import_lms(args.lms, course, a, notebooks):
             print(f"import: {problem}", file=sys.stderr)
 
+    if args.roster and not add_roster(args.roster, db_url, intake.submissions(course, a)[0]):
+        return 2
+
     if args.no_sandbox:
         print("WARNING: --no-sandbox: student code runs with your rights, with network "
               "access, no limits on processes or memory.", file=sys.stderr)
@@ -145,11 +140,15 @@ def main(argv=None) -> int:
           file=sys.stderr)
 
     if todo:
+        peaks: list[int] = []
         try:
-            _grade(args, course, db_url, notebooks, todo, prints, state)
+            _grade(args, course, db_url, notebooks, todo, prints, state, peaks)
         except WorkerStartError as exc:
             print(f"error: {exc}; nothing more graded", file=sys.stderr)
             return 4
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+        print(f"memory: this process peaked at {own} MiB, the largest grading worker at "
+              f"{max(peaks, default=0)} MiB", file=sys.stderr)
 
     rows = []
     for s in students:
@@ -167,8 +166,25 @@ def main(argv=None) -> int:
     return 0
 
 
+def add_roster(path: Path, db_url: str, students: list[str]) -> bool:
+    """The roster's names into the gradebook; False when it holds nobody usable."""
+    people, problems = roster.read(path, set(students))
+    for problem in problems:
+        print(f"roster: {problem}", file=sys.stderr)
+    if not people:
+        print(f"error: no usable student in the roster {path}", file=sys.stderr)
+        return False
+    gradebook.add_students(db_url, people)
+    listed = {p.id for p in people}
+    unlisted = [s for s in students if s not in listed]
+    print(f"roster: {len(people)} student(s) named in the gradebook"
+          + (f"; {len(unlisted)} submitter(s) not in it: {', '.join(unlisted[:5])}"
+             + (" ..." if len(unlisted) > 5 else "") if unlisted else ""), file=sys.stderr)
+    return True
+
+
 def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str],
-           prints: dict, state: dict) -> None:
+           prints: dict, state: dict, peaks: list[int]) -> None:
     a = args.assignment
     for gone in stale.clean():
         print(f"cleaned up what the killed grading run {gone} left", file=sys.stderr)
@@ -178,27 +194,29 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
     slots = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
     verdict = verdicts.time_limit(a) if verdicts.applies(a) else 0
-    hard_limit = args.hard_limit or int(args.notebook_timeout * len(notebooks) + verdict + 120)
+    feedback = 0 if args.no_feedback else args.feedback_timeout
+    hard_limit = args.hard_limit or int(
+        args.notebook_timeout * len(notebooks) + verdict + feedback + 120)
 
     def finish(job: Job, result: Result) -> None:
+        """Only numbers and short words from the worker: never a notebook."""
         graded = result.status == "graded"
+        peaks.append(result.peak_mib)
+        stamp = (result.grades or {}).get("timestamp")
+        when = (datetime.fromisoformat(stamp) if stamp else
+                gradebook.submission_time(course / "submitted" / job.student / a))
         try:
-            gradebook.record(str(course), db_url, a, job.student, use_outputs=graded,
-                             decided=result.cells)
+            gradebook.store(db_url, a, job.student, result.grades if graded else None, when)
         except Exception as exc:  # noqa: BLE001 - reported; the other students go on
-            result.status, graded = "failed", False
+            result.status = "failed"
             result.reasons.append(f"could not record grades in the gradebook: {exc!r}"[:300])
-        if graded and not args.no_feedback:
-            problem = generate_feedback(course, db_url, a, job.student)
-            if problem:
-                result.reasons.append(problem)
         try:
             score, max_score = gradebook.scores(db_url, a, job.student)
         except Exception:  # noqa: BLE001 - same as above
             score, max_score = 0.0, 0.0
         state[job.student] = {"fingerprint": prints[job.student], "status": result.status,
                               "reasons": result.reasons, "score": score, "max_score": max_score,
-                              "seconds": result.seconds or hard_limit,
+                              "seconds": result.seconds,
                               "graded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         report.save_state(course, a, state)
         bar.update(1)
@@ -217,13 +235,18 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
                          cpu_seconds=args.notebook_timeout * len(notebooks))
         slots = WorkerSlots(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
         jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,
-                    args.notebook_timeout, args.max_notebook_mb << 20) for s in todo]
+                    args.notebook_timeout, args.max_notebook_mb << 20,
+                    max_autograded_bytes=args.max_autograded_mb << 20,
+                    feedback=not args.no_feedback, max_feedback_bytes=args.max_feedback_mb << 20,
+                    feedback_seconds=args.feedback_timeout,
+                    memory_bytes=args.worker_memory_mb << 20) for s in todo]
         slots.run(
             jobs,
             deadline_for=lambda job: hard_limit,
             on_result=finish,
             on_timeout=lambda job: finish(job, Result(job.student, "failed", [
-                f"grading exceeded the hard limit of {hard_limit} s (everything killed)"])),
+                f"grading exceeded the hard limit of {hard_limit} s (everything killed)"],
+                seconds=hard_limit)),
             on_crash=lambda job: finish(job, Result(job.student, "failed", [
                 "the grading worker crashed (everything it started was killed)"])),
         )

@@ -1,9 +1,12 @@
 """The teacher's gradebook: a read-only snapshot for the workers, and the one
 place (the parent process, one student at a time) where grades are written.
 
-Grades are written by nbgrader's own ``SaveAutoGrades`` and
-``AssignLatePenalties`` preprocessors, run on the autograded notebook, so the
-scores are exactly what ``nbgrader autograde`` would have stored.
+A worker grades into its private copy of the snapshot: nbgrader's own
+``SaveAutoGrades`` and ``AssignLatePenalties`` preprocessors, run on the autograded
+notebook (``record``), so the scores are exactly what ``nbgrader autograde`` would
+have stored. What they stored comes back to the parent as a few numbers
+(``grades_of``), and the parent writes those into the teacher's gradebook
+(``store``): it never reads a student's notebook, whatever its size.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
@@ -88,8 +92,39 @@ def submitted_timestamp(folder: Path):
         text = fh.read(200).decode("utf-8", "replace").strip()
     try:
         return parse_utc(text) if text else None
-    except ValueError:
+    except (ValueError, OverflowError):  # "99999...": dateutil overflows
         return None
+
+
+def file_time(folder: Path) -> datetime | None:
+    """When the newest submitted notebook was written (naive UTC, as nbgrader stores
+    times); None without one. Only stats regular files, never reads them."""
+    newest = None
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(".ipynb") and entry.is_file(follow_symlinks=False):
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                    newest = mtime if newest is None else max(newest, mtime)
+    except OSError:
+        return None
+    if newest is None:
+        return None
+    return datetime.fromtimestamp(newest, timezone.utc).replace(tzinfo=None)
+
+
+def submission_time(folder: Path) -> datetime | None:
+    """The time nbgrader would record (``timestamp.txt``), else the file time: every
+    graded submission shows a time in formgrader."""
+    return submitted_timestamp(folder) or file_time(folder)
+
+
+def add_students(db_url: str, people) -> None:
+    """Names and emails of a roster (:mod:`.roster`) into nbgrader's student table."""
+    with Gradebook(db_url) as gb:
+        for p in people:
+            gb.update_or_create_student(p.id, first_name=p.first_name,
+                                        last_name=p.last_name, email=p.email)
 
 
 def record(course: str, db_url: str, assignment: str, student: str, use_outputs: bool,
@@ -102,7 +137,7 @@ def record(course: str, db_url: str, assignment: str, student: str, use_outputs:
     full points or none, whatever their outputs in the notebook say.
     """
     decided = decided or {}
-    timestamp = submitted_timestamp(Path(course, "submitted", student, assignment))
+    timestamp = submission_time(Path(course, "submitted", student, assignment))
     with Gradebook(db_url) as gb:
         gb.update_or_create_student(student)
         kwargs = {"timestamp": timestamp} if timestamp else {}
@@ -129,6 +164,46 @@ def record(course: str, db_url: str, assignment: str, student: str, use_outputs:
                     grade.auto_score = 0
                     grade.needs_manual_grade = False
             gb.db.commit()
+
+
+def grades_of(db_url: str, assignment: str, student: str) -> dict:
+    """What grading stored for one student, small enough to send to the parent:
+    per notebook, each grade's (auto score, needs manual grade), each comment's auto
+    comment and the late penalty; the submission's timestamp (ISO)."""
+    with Gradebook(db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        out = {"timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+               "notebooks": {}}
+        for nb in sub.notebooks:
+            out["notebooks"][nb.name] = {
+                "grades": {g.name: [g.auto_score, bool(g.needs_manual_grade)] for g in nb.grades},
+                "comments": {c.name: c.auto_comment for c in nb.comments},
+                "late_penalty": nb.late_submission_penalty,
+            }
+    return out
+
+
+def store(db_url: str, assignment: str, student: str, grades: dict | None,
+          timestamp: datetime | None) -> None:
+    """Write one student's result into the teacher's gradebook: ``grades`` as
+    ``grades_of`` returned them from the worker's copy, or None (not graded: every
+    grade 0). Grades missing from ``grades`` score 0."""
+    graded = (grades or {}).get("notebooks", {})
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(student)
+        kwargs = {"timestamp": timestamp} if timestamp else {}
+        sub = gb.update_or_create_submission(assignment, student, **kwargs)
+        for nb in sub.notebooks:
+            mine = graded.get(nb.name, {})
+            scored, comments = mine.get("grades", {}), mine.get("comments", {})
+            for grade in nb.grades:
+                auto, manual = scored.get(grade.name, (0, False))
+                grade.auto_score, grade.needs_manual_grade = auto, manual
+            for comment in nb.comments:
+                if comment.name in comments:
+                    comment.auto_comment = comments[comment.name]
+            nb.late_submission_penalty = mine.get("late_penalty")
+        gb.db.commit()
 
 
 def scores(db_url: str, assignment: str, student: str) -> tuple[float, float]:

@@ -3,7 +3,8 @@
 An LMS export is a folder or zip of notebooks named by student: either
 ``<student>/<notebook>.ipynb`` or ``<student>_<anything>.ipynb`` (Canvas,
 Moodle and most others put the student first), or ``<student>.ipynb`` when the
-assignment has a single notebook.
+assignment has a single notebook. An imported notebook keeps the export's file
+time (the submission's time when nothing else tells it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -36,11 +38,12 @@ def submissions(course: Path, assignment: str) -> tuple[list[str], list[str]]:
 def fingerprint(course: Path, assignment: str, student: str) -> str:
     """Changes whenever the submitted files change (used to resume). Walks without
     recursion and hashes names as bytes: a deep tree or a name that is not UTF-8
-    changes the fingerprint like any other file, and crashes nothing."""
-    h = hashlib.sha256()
+    changes the fingerprint like any other file, and crashes nothing. Each file's
+    digest is added into a sum (the order of a walk does not matter), so a folder of
+    millions of files costs no memory of its own."""
     folder = course / "submitted" / student / assignment
     stack = [(os.fsencode(folder), b"")]
-    entries = []
+    total, count = 0, 0
     while stack:
         path, rel = stack.pop()
         try:
@@ -51,12 +54,12 @@ def fingerprint(course: Path, assignment: str, student: str) -> str:
                         stack.append((entry.path, name))
                     elif entry.is_file(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
-                        entries.append(b"%s\0%d\0%d\0" % (name, st.st_size, st.st_mtime_ns))
+                        item = b"%s\0%d\0%d\0" % (name, st.st_size, st.st_mtime_ns)
+                        total += int.from_bytes(hashlib.sha256(item).digest(), "big")
+                        count += 1
         except OSError:
             continue
-    for item in sorted(entries):
-        h.update(item)
-    return h.hexdigest()
+    return hashlib.sha256(b"%d\0%d" % (count, total % (1 << 256))).hexdigest()
 
 
 def remove_tree(path: Path) -> None:
@@ -100,6 +103,9 @@ def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]
 
         def read(k):
             return entries[k].read_bytes()
+
+        def mtime(k):
+            return entries[k].stat().st_mtime
     else:
         zf = zipfile.ZipFile(export)
         infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
@@ -108,6 +114,9 @@ def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]
         def read(k):
             with zf.open(infos[k]) as fh:
                 return fh.read(MAX_IMPORT_BYTES + 1)
+
+        def mtime(k):
+            return time.mktime(infos[k].date_time + (0, 0, -1))
     for entry in sorted(entries):
         if PurePosixPath(entry).name.startswith(".") or "__MACOSX" in entry:
             continue
@@ -128,4 +137,8 @@ def import_lms(export: Path, course: Path, assignment: str, notebooks: list[str]
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
+        try:  # the export's file time: the submission's time when there is no other
+            os.utime(dest, (mtime(entry), mtime(entry)))
+        except (OSError, OverflowError, ValueError):
+            pass
     return problems

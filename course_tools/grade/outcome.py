@@ -71,6 +71,9 @@ def _reasons_in(nb, name: str, decided: set[str]) -> list[str]:
 def failure_reason(errors: list[BaseException], record: RunRecord) -> str:
     """Why grading stopped, from the exceptions raised (the executor's first)."""
     for exc in errors:
+        if isinstance(exc, MemoryError):
+            return ("grading this submission needed more memory than the grader allows "
+                    "(huge notebook or outputs)")
         if isinstance(exc, DeadKernelError):
             hit = cgroups.memory_limit_hit(record.cgroups)
             return "kernel crashed" + (" (memory limit exceeded)" if hit else "")

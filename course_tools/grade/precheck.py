@@ -14,6 +14,8 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets.config import Config
 
+from .gradebook import submission_time
+
 
 @dataclass
 class SourceCell:
@@ -103,7 +105,7 @@ def _cell_problems(name: str, nb, cells: dict[tuple[str, str], SourceCell]) -> l
 def private_copy(src: Path, top: Path, student: str, assignment: str) -> Path:
     """Copy the submission ``src`` into ``top/<student>/<assignment>`` (nbgrader's
     ``submitted/`` layout) for nbgrader to read; returns ``top``. Only what grading
-    needs: the notebooks and ``timestamp.txt`` (nbgrader adds the assignment's other
+    needs: the notebooks and the submission's time (nbgrader adds the assignment's other
     files from ``source/``; a student's own ``helpers/`` or ``hwcheck.py`` would only
     shadow the course's modules). Regular files only (a symlink would make nbgrader,
     as root, copy whatever it points to next to the kernel), and in notebooks every
@@ -113,9 +115,13 @@ def private_copy(src: Path, top: Path, student: str, assignment: str) -> Path:
     dest = top / student / assignment
     dest.mkdir(parents=True)
     for entry in os.scandir(src):
-        if (entry.name.endswith(".ipynb") or entry.name == "timestamp.txt") and entry.is_file(
-                follow_symlinks=False):
+        if entry.name.endswith(".ipynb") and entry.is_file(follow_symlinks=False):
             shutil.copyfile(entry.path, dest / entry.name, follow_symlinks=False)
+    # the time nbgrader would record, read safely, else the file time; rewritten in
+    # nbgrader's own format (nbgrader reads the file whole, and fails on a bad one)
+    when = submission_time(src)
+    if when is not None:
+        (dest / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     for path in dest.glob("*.ipynb"):
         try:
             nb = nbformat.read(path, as_version=4)

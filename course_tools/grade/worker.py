@@ -18,8 +18,11 @@ from __future__ import annotations
 import io
 import logging
 import os
+import resource
 import shutil
+import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,10 +38,15 @@ from nbgrader.preprocessors import (
 )
 from traitlets.config import Config
 
-from . import outcome, precheck, sandbox, verdicts
-from .config import load_course_config
-from .execute import BoundedExecute
+from . import gradebook, outcome, precheck, sandbox, verdicts
+from .config import load_course_config, sanitize_feedback
+from .execute import BoundedExecute, CapNotebook
 from .records import RunRecord
+
+MAX_REASONS = 30  # reasons sent back per student (more are summed up in one)
+MAX_REASON = 500  # characters per reason
+MAX_LOG = 20000  # characters of the log sent back
+MAX_MARKUP = 1 << 20  # markup in a feedback page: its sanitizer reads ~200 KB a second
 
 
 @dataclass
@@ -50,6 +58,11 @@ class Job:
     cell_timeout: int | None = None  # None: the course's Execute.timeout (else 30)
     notebook_timeout: int = 600
     max_notebook_bytes: int = 20 << 20
+    max_autograded_bytes: int = 32 << 20  # an autograded notebook is cut to this
+    feedback: bool = True
+    max_feedback_bytes: int = 8 << 20  # a feedback page is at most this
+    feedback_seconds: int = 120  # time for the feedback pages (then: none, said why)
+    memory_bytes: int = 3 << 30  # address space of this worker while it grades
 
 
 @dataclass
@@ -61,6 +74,8 @@ class Result:
     seconds: float = 0.0  # wall time of grading this submission (set by the slots)
     # grade_id -> points earned, for the cells the grading run's verdict decides
     cells: dict[str, bool] = field(default_factory=dict)
+    grades: dict | None = None  # gradebook.grades_of, when graded
+    peak_mib: int = 0  # the worker's peak resident memory so far
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,9 +109,11 @@ def autograde_config(job: Job, course_config: Config, kernel: Config, db_url: st
     c.Autograde.force = True
     c.Autograde.create_student = True
     c.Autograde.autograde_preprocessors = [
-        BoundedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        BoundedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, CapNotebook,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
+    c.BoundedExecute.max_notebook_output_bytes = job.max_autograded_bytes
+    c.CapNotebook.max_bytes = job.max_autograded_bytes
     if job.cell_timeout is not None:
         c.Execute.timeout = job.cell_timeout
     c.Execute.interrupt_on_timeout = True
@@ -106,9 +123,52 @@ def autograde_config(job: Job, course_config: Config, kernel: Config, db_url: st
     return c
 
 
+@contextmanager
+def memory_limit(nbytes: int):
+    """This worker's address space capped at ``nbytes`` (soft limit, restored after):
+    a submission that makes the grader itself huge fails alone, with MemoryError,
+    and never takes the machine or the parent with it. The kernels' own launchers
+    set their limits below the hard limit, which stays."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = nbytes if hard == resource.RLIM_INFINITY else min(nbytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def peak_mib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+
+
+def bounded(reasons: list[str]) -> list[str]:
+    """At most MAX_REASONS reasons of at most MAX_REASON characters: what the parent
+    keeps for a student stays small whatever the submission did."""
+    short = [r if len(r) <= MAX_REASON else r[:MAX_REASON - 1] + "…" for r in reasons]
+    if len(short) > MAX_REASONS:
+        short = short[:MAX_REASONS - 1] + [f"... and {len(short) - MAX_REASONS + 1} more"]
+    return short
+
+
 def grade(job: Job, work: Path, kernel: Config) -> Result:
-    """Autograde one submission; everything it needs lives in ``work`` (root-only).
-    ``kernel``: the slot's ``SandboxKernelManager`` settings."""
+    """Autograde one submission, store its grades in the private gradebook and write
+    its feedback; everything it needs lives in ``work`` (root-only). ``kernel``: the
+    slot's ``SandboxKernelManager`` settings."""
+    try:
+        with memory_limit(job.memory_bytes):
+            result = _grade(job, work, kernel)
+    except MemoryError:
+        result = Result(job.student, "failed", [
+            f"grading this submission needed more than the grader's "
+            f"{job.memory_bytes >> 20} MiB (huge notebook or outputs): not graded"])
+    result.reasons = bounded(result.reasons)
+    result.log = result.log[-MAX_LOG:]
+    result.peak_mib = peak_mib()
+    return result
+
+
+def _grade(job: Job, work: Path, kernel: Config) -> Result:
     result = Result(job.student)
     db_path = work / f"{job.student}.db"
     shutil.copyfile(job.snapshot, db_path)
@@ -164,7 +224,48 @@ def grade(job: Job, work: Path, kernel: Config) -> Result:
             if slot:
                 sandbox.end_slot(slot)
     result.reasons += outcome.leftover_reasons(record)
+    if result.status == "graded":
+        finish(job, db_url, result)
     return result
+
+
+def finish(job: Job, db_url: str, result: Result) -> None:
+    """The grades into the private gradebook (the verdict's cells decided), what
+    they are for the parent, and the feedback pages from them."""
+    try:
+        gradebook.record(job.course, db_url, job.assignment, job.student, use_outputs=True,
+                         decided=result.cells)
+        result.grades = gradebook.grades_of(db_url, job.assignment, job.student)
+    except Exception as exc:  # noqa: BLE001 - reported for this student only
+        result.status = "failed"
+        result.reasons.append(f"could not record grades: {type(exc).__name__}: {exc}"[:300])
+        return
+    if job.feedback:
+        problem = with_time_limit(job.feedback_seconds, generate_feedback, Path(job.course),
+                                  db_url, job.assignment, job.student, job.max_feedback_bytes)
+        if problem:
+            result.reasons.append(problem)
+
+
+class _TimeUp(BaseException):  # not an Exception: nbgrader's handlers let it through
+    pass
+
+
+def with_time_limit(seconds: int, fn, *args):
+    """``fn(*args)``, or the words of why it did not finish within ``seconds`` (a
+    page made of a huge notebook must not cost the student's grade its deadline)."""
+    def alarm(signum, frame):
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(max(1, seconds))
+    try:
+        return fn(*args)
+    except _TimeUp:
+        return f"feedback not generated: it took longer than {seconds} s"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def graded_outside(assignment: str, autograded: Path, work: Path, kernel: Config) -> dict:
@@ -175,3 +276,66 @@ def graded_outside(assignment: str, autograded: Path, work: Path, kernel: Config
     if not decided:
         decided = verdicts.failed_everything(assignment, verdict.get("error", "no questions"))
     return decided
+
+
+def generate_feedback(course: Path, db_url: str, assignment: str, student: str,
+                      max_bytes: int) -> str | None:
+    """nbgrader's feedback pages for one student, from the gradebook at ``db_url``;
+    each page at most ``max_bytes`` (notebooks cut with a note first; a page that is
+    still too large is made again from a notebook cut further, then replaced by a
+    short page saying so). The words of a failure, or None."""
+    folder = course / "feedback" / student / assignment
+    budget = max_bytes // 4  # HTML is larger than the notebook it shows (escapes, markup)
+    for _ in range(2):
+        problem = _feedback(course, db_url, assignment, student, budget)
+        if problem:
+            return problem
+        sizes = {p: p.stat().st_size for p in folder.glob("*.html")}
+        largest = max(sizes.values(), default=0)
+        if largest <= max_bytes:
+            return None
+        budget = int(budget * max_bytes / largest * 0.8)
+    for page, size in sizes.items():
+        if size > max_bytes:
+            page.write_text(TOO_LARGE.format(name=page.stem, size=size >> 20,
+                                             limit=max_bytes >> 20))
+    return f"feedback page cut: larger than {max_bytes >> 20} MiB"
+
+
+TOO_LARGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{name}</title></head><body>
+<p>[grader: the feedback page of this notebook was {size} MiB, more than the grader's
+{limit} MiB limit, and is not shown. Your grades are in the gradebook.]</p>
+</body></html>
+"""
+
+
+def _feedback(course: Path, db_url: str, assignment: str, student: str,
+              budget: int) -> str | None:
+    from nbgrader.converters import GenerateFeedback
+
+    c = Config()
+    c.merge(load_course_config(course))
+    c.CourseDirectory.root = str(course)
+    c.CourseDirectory.db_url = db_url
+    c.CourseDirectory.assignment_id = assignment
+    c.CourseDirectory.student_id = student
+    c.HTMLExporter.template_name = "feedback"
+    sanitize_feedback(c)
+    # cut before sanitizing: bleach on megabytes of student text takes minutes
+    c.GenerateFeedback.preprocessors = [c.GenerateFeedback.preprocessors[0], CapNotebook,
+                                        *c.GenerateFeedback.preprocessors[1:]]
+    c.CapNotebook.max_bytes = budget
+    c.CapNotebook.keep_graded_sources = False
+    c.CapNotebook.keep_attachments = False
+    c.CapNotebook.max_html_bytes = MAX_MARKUP
+    cwd = os.getcwd()
+    try:
+        conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
+        conv.force = True
+        conv.start()
+    except Exception as exc:  # noqa: BLE001 - reported for this student only
+        return f"feedback not generated: {type(exc).__name__}"
+    finally:
+        os.chdir(cwd)
+    return None
