@@ -32,9 +32,11 @@ def sanitize_feedback(c: Config) -> None:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
 
+    from .execute import FeedbackCap
     from .sanitize import SafeFeedback
 
-    c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.preprocessors = [GetGrades, FeedbackCap, SafeFeedback,
+                                        CSSHTMLHeaderPreprocessor]
     c.HTMLExporter.sanitize_html = True
 
 
@@ -43,13 +45,17 @@ def sandbox_autograde(c: Config) -> None:
     in the grader's sandbox, and score it by the grading run (:mod:`.plain`): nbgrader's
     own autograde steps, with its ``Execute`` replaced."""
     from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import Execute
+    from nbgrader.preprocessors import Execute, LimitOutput
 
+    from .execute import CapNotebook
     from .plain import SandboxedAutograde
 
     steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
     if Execute not in steps:
         raise RuntimeError("nbgrader's autograde steps no longer include Execute: "
                            "course_tools.grade.config.sandbox_autograde needs updating")
-    c.Autograde.autograde_preprocessors = [
-        SandboxedAutograde if step is Execute else step for step in steps]
+    steps = [SandboxedAutograde if step is Execute else step for step in steps]
+    # the autograded notebook is bounded whatever the student put in it
+    steps.insert(steps.index(LimitOutput) + 1 if LimitOutput in steps else len(steps),
+                 CapNotebook)
+    c.Autograde.autograde_preprocessors = steps

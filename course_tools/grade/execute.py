@@ -315,3 +315,15 @@ class CapNotebook(Preprocessor):
                 del data[mime]
                 kept.append(note(f"{mime} output ({_mib(size)}) shown as text: over the "
                                  "grader's markup limit"))
+
+
+class FeedbackCap(CapNotebook):
+    """:class:`CapNotebook` for a feedback page, cut before sanitizing (bleach on
+    megabytes of student text takes minutes): nothing of it is graded, and its
+    attachments are dropped (the sanitizer fails on their references)."""
+
+    max_bytes = Integer(8 << 20, help="Size the notebook is cut to.").tag(config=True)
+    keep_graded_sources = Bool(False).tag(config=True)
+    keep_attachments = Bool(False).tag(config=True)
+    max_html_bytes = Integer(1 << 20, help="Markup kept in all: the sanitizer reads about "
+                             "200 KB of it a second.").tag(config=True)

@@ -42,6 +42,11 @@ class SafeFeedback(SanitizeHTML):
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type == "markdown":
+            if cell.get("attachments"):
+                # no images on a feedback page; a reference to a missing attachment
+                # would stop nbconvert's markdown renderer
+                del cell["attachments"]
+                cell.source = cell.source.replace("attachment:", "dropped-attachment:")
             # rendered here, cleaned, and kept as HTML (markdown passes it through)
             cell.source = self.sanitize_html_tags(markdown2html(cell.source))
             return cell, resources

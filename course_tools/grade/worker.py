@@ -46,7 +46,6 @@ from .records import RunRecord
 MAX_REASONS = 30  # reasons sent back per student (more are summed up in one)
 MAX_REASON = 500  # characters per reason
 MAX_LOG = 20000  # characters of the log sent back
-MAX_MARKUP = 1 << 20  # markup in a feedback page: its sanitizer reads ~200 KB a second
 
 
 @dataclass
@@ -321,14 +320,8 @@ def _feedback(course: Path, db_url: str, assignment: str, student: str,
     c.CourseDirectory.assignment_id = assignment
     c.CourseDirectory.student_id = student
     c.HTMLExporter.template_name = "feedback"
-    sanitize_feedback(c)
-    # cut before sanitizing: bleach on megabytes of student text takes minutes
-    c.GenerateFeedback.preprocessors = [c.GenerateFeedback.preprocessors[0], CapNotebook,
-                                        *c.GenerateFeedback.preprocessors[1:]]
-    c.CapNotebook.max_bytes = budget
-    c.CapNotebook.keep_graded_sources = False
-    c.CapNotebook.keep_attachments = False
-    c.CapNotebook.max_html_bytes = MAX_MARKUP
+    sanitize_feedback(c)  # cut (FeedbackCap), then sanitized
+    c.FeedbackCap.max_bytes = budget
     cwd = os.getcwd()
     try:
         conv = GenerateFeedback(coursedir=CourseDirectory(config=c), config=c)
