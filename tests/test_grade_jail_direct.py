@@ -1,0 +1,83 @@
+"""The jail itself, without nbgrader: a command run through
+``SandboxKernelManager.jail`` (as a kernel or the grading run's checker is) as the
+slot's uid and as root inside (the checker), each a second or so.
+
+What it checks: no user namespace can be made inside (seccomp), whoever asks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from course_tools.grade import sandbox
+from course_tools.grade.cli import make_run_dir
+from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.start_method_independent, pytest.mark.timeout(120),
+              pytest.mark.usefixtures("sandbox_required")]
+
+UID = 61990  # outside any grading run's range (61000 + 100 per run, 40 runs)
+
+# what a student (or a checker gone wrong) would try; one JSON line of results
+USERNS_CODE = """
+import ctypes, json, os, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+found = {"uid": os.getuid()}
+found["unshare"] = libc.unshare(0x10000000) == 0 or ctypes.get_errno()
+found["clone3"] = libc.syscall(435, 0, 0) == 0 or ctypes.get_errno()
+try:
+    run = subprocess.run(["unshare", "-Ur", "id", "-u"], capture_output=True, timeout=10)
+    found["unshare -Ur"] = [run.returncode, run.stdout.decode().strip()]
+except OSError as exc:
+    found["unshare -Ur"] = repr(exc)
+open("found.json", "w").write(json.dumps(found))
+"""
+
+
+@pytest.fixture
+def jail_run(tmp_path):
+    """run(code, uid) -> the JSON the code wrote into its writable folder."""
+    run_dir = make_run_dir()
+    km = sandbox.SandboxKernelManager(run_dir=str(run_dir), course_root=str(tmp_path),
+                                      slot=f"{run_dir.name}-0", uid=UID)
+
+    def run(code: str, uid: int, name: str) -> dict:
+        work = tmp_path / name
+        work.mkdir(mode=0o755)
+        os.chown(work, uid, uid)
+        argv, _ = km.jail([sys.executable, "-I", "-c", code], name, uid=uid, cwd=str(work),
+                          writable=[str(work)])
+        proc = subprocess.run(argv, capture_output=True, timeout=60,
+                              env={**os.environ, sandbox.MARKER: km.slot})
+        out = work / "found.json"
+        assert out.is_file(), (proc.returncode, proc.stderr.decode()[-2000:])
+        return json.loads(out.read_text())
+
+    yield run
+    sandbox.end_slot(km.slot)
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("uid", [UID, 0], ids=["student", "checker"])
+def test_no_user_namespace_inside_the_jail(jail_run, uid):
+    found = jail_run(USERNS_CODE, uid, f"userns-{uid}")
+    assert found["uid"] == uid
+    assert found["unshare"] == 1  # EPERM
+    assert found["clone3"] == 38  # ENOSYS: the C library falls back to clone, filtered
+    code, _ = found["unshare -Ur"]
+    assert code != 0, found
+
+
+def test_the_same_uid_outside_the_jail_can_make_one():
+    """The control: this host lets that uid make user namespaces, so the EPERM above
+    is the jail's filter, not the host's settings."""
+    code = "import ctypes; raise SystemExit(ctypes.CDLL(None).unshare(0x10000000))"
+    run = subprocess.run(["setpriv", "--reuid", str(UID), "--regid", str(UID),
+                          "--clear-groups", sys.executable, "-I", "-c", code],
+                         capture_output=True, timeout=30)
+    assert run.returncode == 0, run.stderr
