@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,17 +47,24 @@ def jail_run(tmp_path):
     km = sandbox.SandboxKernelManager(run_dir=str(run_dir), course_root=str(tmp_path),
                                       slot=f"{run_dir.name}-0", uid=UID)
 
-    def run(code: str, uid: int, name: str) -> dict:
+    def run(code: str, uid: int, name: str, scratch: int = 0, files: dict = {}) -> dict:  # noqa: B006
         work = tmp_path / name
         work.mkdir(mode=0o755)
-        os.chown(work, uid, uid)
-        argv, _ = km.jail([sys.executable, "-I", "-c", code], name, uid=uid, cwd=str(work),
-                          writable=[str(work)])
+        for rel, text in files.items():
+            (work / rel).write_text(text)
+        if not scratch:
+            os.chown(work, uid, uid)
+        argv, kernel = km.jail([sys.executable, "-I", "-c", code], name, uid=uid,
+                               cwd=str(work), writable=[] if scratch else [str(work)],
+                               scratch=scratch, chown=[str(work)] if scratch else [],
+                               mask=[str(work / n) for n in files if n.endswith(".ipynb")])
         proc = subprocess.run(argv, capture_output=True, timeout=60,
                               env={**os.environ, sandbox.MARKER: km.slot})
         out = work / "found.json"
         assert out.is_file(), (proc.returncode, proc.stderr.decode()[-2000:])
-        return json.loads(out.read_text())
+        found = json.loads(out.read_text())
+        found["status"] = json.loads(Path(kernel.status_file).read_text() or "{}")
+        return found
 
     yield run
     sandbox.end_slot(km.slot)
@@ -81,3 +89,46 @@ def test_the_same_uid_outside_the_jail_can_make_one():
                           "--clear-groups", sys.executable, "-I", "-c", code],
                          capture_output=True, timeout=30)
     assert run.returncode == 0, run.stderr
+
+
+CAP = 8 << 20
+FILL_CODE = """
+import json, os
+found = {"in": open("given.txt").read(), "notebook": len(open("hw.ipynb").read())}
+try:
+    found["stage"] = os.listdir("/.grader-stage")
+except OSError as exc:
+    found["stage"] = exc.errno
+os.makedirs("deep/er")
+written, error = 0, None
+try:
+    for i in range(10_000):  # many files, each far below the per-file limit
+        with open(f"deep/er/f{i}", "wb") as fh:
+            fh.write(bytes(256 << 10))
+        written += 256 << 10
+except OSError as exc:
+    error = exc.errno
+found.update(written=written, error=error)
+for i in range(10_000):  # make room for the answer: the cap holds, the folder works
+    try:
+        os.unlink(f"deep/er/f{i}")
+    except FileNotFoundError:
+        break
+open("found.json", "w").write(json.dumps(found))
+"""
+
+
+def test_the_kernels_folder_is_capped_in_total_and_copied_back(jail_run, tmp_path):
+    found = jail_run(FILL_CODE, UID, "fill", scratch=CAP,
+                     files={"given.txt": "from the host", "hw.ipynb": "hidden tests"})
+    assert found["in"] == "from the host"
+    assert found["notebook"] == 0  # the notebook under grading reads as empty
+    assert found["stage"] == [] or isinstance(found["stage"], int), found["stage"]
+    assert found["error"] == 28, found  # ENOSPC
+    assert CAP // 2 < found["written"] <= CAP
+    work = tmp_path / "fill"
+    assert (work / "hw.ipynb").read_text() == "hidden tests"  # the host's copy untouched
+    assert (work / "given.txt").read_text() == "from the host"
+    assert (work / "deep/er").is_dir()
+    assert found["status"]["scratch"]["files"] >= 4, found["status"]
+    assert not found["status"]["scratch"]["full"]

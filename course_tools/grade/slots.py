@@ -40,6 +40,8 @@ class SlotConfig:
     max_processes: int = 128
     cpu_seconds: int = 600
     cpus: float = 1.0  # cores per kernel at once (cgroup quota)
+    disk_bytes: int | None = None  # what a kernel may write in its folder (None: the
+    # course's c.SandboxKernelManager.disk_bytes, else its default)
 
     def kernel_config(self, slot: str, index: int) -> Config:
         """The ``SandboxKernelManager`` settings of one slot."""
@@ -49,6 +51,8 @@ class SlotConfig:
         km.slot, km.uid = slot, self.uid_base + index
         km.memory_bytes, km.max_processes = self.memory_bytes, self.max_processes
         km.cpu_seconds, km.cpus = self.cpu_seconds, self.cpus
+        if self.disk_bytes is not None:
+            km.disk_bytes = self.disk_bytes
         return c
 
 
