@@ -2,7 +2,9 @@
 ``SandboxKernelManager.jail`` (as a kernel or the grading run's checker is) as the
 slot's uid and as root inside (the checker), each a second or so.
 
-What it checks: no user namespace can be made inside (seccomp), whoever asks."""
+What it checks: no user namespace can be made inside (seccomp), whoever asks; the
+kernel's folder is capped in total and copied back; what the kernel needs is
+mounted in, however private the folders above it."""
 
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def jail_run(tmp_path):
     km = sandbox.SandboxKernelManager(run_dir=str(run_dir), course_root=str(tmp_path),
                                       slot=f"{run_dir.name}-0", uid=UID)
 
-    def run(code: str, uid: int, name: str, scratch: int = 0, files: dict = {}) -> dict:  # noqa: B006
+    def run(code: str, uid: int, name: str, scratch: int = 0, files: dict = {},  # noqa: B006
+            readonly: tuple = ()) -> dict:
         work = tmp_path / name
         work.mkdir(mode=0o755)
         for rel, text in files.items():
@@ -57,7 +60,8 @@ def jail_run(tmp_path):
         argv, kernel = km.jail([sys.executable, "-I", "-c", code], name, uid=uid,
                                cwd=str(work), writable=[] if scratch else [str(work)],
                                scratch=scratch, chown=[str(work)] if scratch else [],
-                               mask=[str(work / n) for n in files if n.endswith(".ipynb")])
+                               mask=[str(work / n) for n in files if n.endswith(".ipynb")],
+                               readonly=list(readonly))
         proc = subprocess.run(argv, capture_output=True, timeout=60,
                               env={**os.environ, sandbox.MARKER: km.slot})
         out = work / "found.json"
@@ -132,3 +136,16 @@ def test_the_kernels_folder_is_capped_in_total_and_copied_back(jail_run, tmp_pat
     assert (work / "deep/er").is_dir()
     assert found["status"]["scratch"]["files"] >= 4, found["status"]
     assert not found["status"]["scratch"]["full"]
+
+
+def test_what_the_kernel_needs_is_mounted_whatever_the_folders_above(jail_run, tmp_path):
+    """Issue 17, any folder: a package under a 0700 folder of root's (as a course's
+    .venv in a private home) is readable by the kernel's uid in the jail."""
+    private = tmp_path / "home"
+    (private / "pkg").mkdir(parents=True)
+    private.chmod(0o700)
+    (private / "pkg" / "privmod.py").write_text("VALUE = 'imported'\n")
+    code = (f"import json, sys\nsys.path.insert(0, {str(private / 'pkg')!r})\n"
+            "import privmod\nopen('found.json', 'w').write(json.dumps({'value': privmod.VALUE}))\n")
+    found = jail_run(code, UID, "private", readonly=(str(private / "pkg"),))
+    assert found["value"] == "imported"

