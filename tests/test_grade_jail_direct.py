@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from course_tools.grade import sandbox
+from course_tools.grade import cgroups, sandbox
 from course_tools.grade.cli import make_run_dir
 from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
 
@@ -149,3 +149,10 @@ def test_what_the_kernel_needs_is_mounted_whatever_the_folders_above(jail_run, t
             "import privmod\nopen('found.json', 'w').write(json.dumps({'value': privmod.VALUE}))\n")
     found = jail_run(code, UID, "private", readonly=(str(private / "pkg"),))
     assert found["value"] == "imported"
+
+
+def test_the_run_says_what_confines_it_as_root():
+    words = sandbox.confinement()
+    assert "each slot's code as its own uid" in words
+    version = "v2" if cgroups.unified() else "v1"
+    assert f"memory, process and CPU caps per kernel (cgroups {version})" in words

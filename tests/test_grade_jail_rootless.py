@@ -75,7 +75,8 @@ import asyncio, json, sys
 from course_tools.grade import sandbox
 from course_tools.grade.cli import make_run_dir
 args = json.loads(sys.argv[1])
-out = {"probe": sandbox.check(), "rootless": sandbox.rootless()}
+out = {"probe": sandbox.check(), "rootless": sandbox.rootless(),
+       "confinement": sandbox.confinement()}
 run_dir = make_run_dir()
 km = sandbox.SandboxKernelManager(
     kernel_name="python3", run_dir=str(run_dir), course_root=args["course"],
@@ -182,6 +183,9 @@ def test_a_teacher_without_root_grades_in_the_same_jail(teacher_home):
     assert "RESULT " in run.stdout, (run.returncode, run.stderr[-3000:])
     out = json.loads(run.stdout.split("RESULT ", 1)[1])
     assert out["probe"] is None and out["rootless"] is True
+    # cgroup v1 here: without root, the summary says which limits do not apply
+    assert "NO cgroups here (without root on a cgroup v1 host): only rlimits" in \
+        out["confinement"]
     found = json.loads(out["kernel"].strip().splitlines()[-1])
     assert "LEAK" not in found.values(), found
     assert found["uid"] == 0  # the teacher, as the jail's only uid, with no capability

@@ -128,6 +128,27 @@ def check(as_root: bool | None = None) -> str | None:
     return None
 
 
+def confinement() -> str:
+    """What confines student code in this run, in words, for the run's summary: said
+    plainly where a limit does not apply (no root, no cgroups)."""
+    jail_words = ("bubblewrap jail as your own user (a user namespace: no capability "
+                  "inside, one uid for the checker and the student)" if rootless() else
+                  "bubblewrap jail, each slot's code as its own uid")
+    words = [jail_words, "no network, private /tmp, no user namespaces (seccomp), "
+             "the kernel's folder capped in size"]
+    if cgroups.available():
+        words.append("memory, process and CPU caps per kernel (cgroups "
+                     + ("v2" if cgroups.unified() else "v1") + ")")
+    else:
+        words.append("NO cgroups here ("
+                     + ("without root on a cgroup v1 host" if rootless() else "none usable")
+                     + "): only rlimits apply (address space twice the memory cap, "
+                     "processes, CPU seconds, file size), and no CPU share per slot: a "
+                     "busy neighbour can slow an honest student down (use --workers 1 "
+                     "for timing-sensitive homework)")
+    return "; ".join(words)
+
+
 def end_slot(slot: str) -> None:
     """Kill everything a worker slot's kernels left and remove their cgroups.
 
