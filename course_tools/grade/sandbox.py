@@ -188,9 +188,11 @@ class SandboxKernelManager(AsyncKernelManager):
     cpus = Float(1.0, help="CPU cores a kernel may use at once (cgroup CFS quota; 0: no "
                  "cap), so that a busy neighbour cannot slow it down.").tag(config=True)
     file_bytes = Integer(256 << 20, help="Largest file a kernel may write.").tag(config=True)
-    disk_bytes = Integer(512 << 20, help="What a kernel may write in its folder, in total "
+    disk_bytes = Integer(256 << 20, help="What a kernel may write in its folder, in total "
                          "(a tmpfs of this size, copied back when the kernel ends; it counts "
-                         "towards the kernel's memory too).").tag(config=True)
+                         "towards the kernel's memory too). As large as the largest file it "
+                         "may write: what a class leaves in autograded/ is bounded by "
+                         "students x this.").tag(config=True)
     readonly_paths = List(Unicode(), help="Paths the kernel may read, besides its own "
                           "folder and the interpreter.").tag(config=True)
     record = Instance(RunRecord, allow_none=True,
