@@ -97,8 +97,21 @@ async def main():
     await km.shutdown_kernel()
     return "".join(texts)
 
+CHECKER = '''
+import ctypes, json
+caps = [x.split()[1] for x in open('/proc/self/status') if x.startswith('Cap')]
+userns = ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0 or ctypes.get_errno()
+open('checker.json', 'w').write(json.dumps({'caps': caps, 'userns': userns}))
+'''
+
 try:
     out["kernel"] = asyncio.run(main())
+    # the grading run's checker asks for root in the jail: without root it gets uid 0
+    # with no capability, like the kernel
+    import subprocess
+    argv, _ = km.jail([sys.executable, "-I", "-c", CHECKER], "checker", uid=0,
+                      cwd=args["work"], writable=[args["work"]])
+    subprocess.run(argv, timeout=60)
 finally:
     sandbox.end_slot(km.slot)
     import shutil; shutil.rmtree(run_dir, ignore_errors=True)
@@ -202,6 +215,8 @@ def test_a_teacher_without_root_grades_in_the_same_jail(teacher_home):
     assert (work / "answer.py").read_text() == "kept"  # copied back out of the jail
     assert not list(work.glob("junk*"))
     assert work.stat().st_uid == user.pw_uid
+    checker = json.loads((work / "checker.json").read_text())
+    assert set(checker["caps"]) == {"0000000000000000"} and checker["userns"] == 1
 
 
 def test_the_refusal_names_what_is_missing(monkeypatch, tmp_path):
