@@ -3,8 +3,8 @@
 Each bad submission must be contained, reported in words and scored as
 nbgrader would, while the correct submission in the same run gets full marks,
 the teacher's files stay intact and nothing of any submission is left running.
-Every attack is bounded (forks capped at 300, memory at 3 GiB) so a broken
-sandbox fails this test instead of taking the machine down.
+Every attack is bounded (forks capped at 300, memory at 3 GiB, files written at
+128 MiB) so a broken sandbox fails this test instead of taking the machine down.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ pytestmark = [
 # missed once in a full run, 12 s once with the quota while the machine was loaded).
 CELL_TIMEOUT = 20
 MAX_PROCS = 64
+DISK_MB = 32  # what a kernel may write in its folder, in total
 
 
 # script a student puts in the feedback a teacher opens (markdown, HTML, JavaScript)
@@ -109,6 +110,11 @@ def snoop_code(root: Path, port: int, host: dict) -> str:
         "c = socket.create_connection(srv.getsockname(), timeout=3); a, _ = srv.accept()",
         "c.sendall(b'hi'); assert a.recv(2) == b'hi'; print('own loopback ok')",
         "print('uid', os.getuid())",
+        # no user namespace (seccomp): neither the syscall nor the tool
+        "import ctypes, subprocess",
+        "print('userns syscall', ctypes.CDLL(None).unshare(0x10000000))",
+        "r = subprocess.run(['unshare', '-Ur', 'true'], capture_output=True, timeout=10)",
+        "print('userns tool', r.returncode)",
         # written where a host would keep it: must not survive the kernel
         "os.makedirs('/run/lock', exist_ok=True)",
         f"open('/var/tmp/{host['marker']}', 'w').write('x'); print('wrote /var/tmp')",
@@ -153,6 +159,13 @@ ATTACKS = {
         "import os, time\npid = os.fork()\n"
         "if pid == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(300)\n"
         "    os._exit(0)\nos.waitpid(pid, 0)\n"
+    ),
+    # many files, each under the per-file limit, until the folder's cap stops it
+    "filler": fx.GA_CORRECT + (
+        f"import os\nwritten = 0\ntry:\n    for i in range({4 * DISK_MB}):\n"
+        "        with open(f'junk{i}', 'wb') as fh:\n            fh.write(bytes(1 << 20))\n"
+        "        written += 1\nexcept OSError as exc:\n    print('stopped', exc.errno)\n"
+        "print('wrote MiB', written)\n"
     ),
     "unpicklable": fx.GA_CORRECT + (
         "import multiprocessing as mp\ndef double(x):\n    return 2 * x\n"
@@ -216,7 +229,8 @@ def run_grader(root: Path):
 
 
 def grade_class(tmp_path: Path) -> dict:
-    root = fx.ga_course(tmp_path / "course")
+    root = fx.ga_course(tmp_path / "course",
+                        f"c.SandboxKernelManager.disk_bytes = {DISK_MB} << 20\n")
     server = HostServer()
     fx.ga_submit(root, "good")
     for student, answer in ATTACKS.items():
@@ -315,6 +329,17 @@ def check_daemon_left_running_is_killed_and_reported(graded):
     assert score(graded, "daemon") == fx.GA_MAX_SCORE
 
 
+def check_disk_filler_is_capped_and_graded(graded):
+    text = output_text(graded, "filler")
+    assert "stopped 28" in text  # ENOSPC
+    wrote = int(text.split("wrote MiB", 1)[1].split()[0])
+    assert DISK_MB // 2 <= wrote <= DISK_MB
+    folder = graded["root"] / "autograded" / "filler" / fx.GA
+    kept = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert kept <= (DISK_MB + 2) << 20, kept
+    assert score(graded, "filler") == fx.GA_MAX_SCORE
+
+
 def check_unpicklable_worker_is_diagnosed_before_the_timeout(graded):
     r = row(graded, "unpicklable")
     assert "worker not picklable under spawn (cell 2 (answer)" in r["reasons"]
@@ -345,6 +370,8 @@ def check_sandbox_hides_the_host_teacher_files_other_students_and_host_network(g
     assert "blocked host unix socket" in text and host["unix"].connections == 0
     assert "sysv ipc True True" in text and SYSV_KEY not in sysv_keys()
     assert "notebook bytes 0" in text and "blocked symlink" in text
+    assert "userns syscall -1" in text and "userns tool 0" not in text
+    assert "userns tool" in text
     uid = int(text.split("uid", 1)[1].split()[0])
     assert uid >= 61000
     assert score(graded, "snoop") == fx.GA_MAX_SCORE
@@ -431,6 +458,7 @@ def test_hostile_class(tmp_path):
         (check_memory_hog_is_stopped_and_reported, ()),
         (check_daemon_left_running_is_killed_and_reported, ()),
         (check_unpicklable_worker_is_diagnosed_before_the_timeout, ()),
+        (check_disk_filler_is_capped_and_graded, ()),
         (check_sandbox_hides_the_host_teacher_files_other_students_and_host_network, ()),
         (check_edited_test_cell_is_restored_and_reported, ()),
         (check_student_modules_never_run_as_root, ()),

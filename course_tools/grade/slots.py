@@ -40,6 +40,8 @@ class SlotConfig:
     max_processes: int = 128
     cpu_seconds: int = 600
     cpus: float = 1.0  # cores per kernel at once (cgroup quota)
+    disk_bytes: int | None = None  # what a kernel may write in its folder (None: the
+    # course's c.SandboxKernelManager.disk_bytes, else its default)
 
     def kernel_config(self, slot: str, index: int) -> Config:
         """The ``SandboxKernelManager`` settings of one slot."""
@@ -49,6 +51,8 @@ class SlotConfig:
         km.slot, km.uid = slot, self.uid_base + index
         km.memory_bytes, km.max_processes = self.memory_bytes, self.max_processes
         km.cpu_seconds, km.cpus = self.cpu_seconds, self.cpus
+        if self.disk_bytes is not None:
+            km.disk_bytes = self.disk_bytes
         return c
 
 
@@ -56,14 +60,25 @@ UID_BASE, UIDS_PER_RUN, RUNS_AT_ONCE = 61000, 100, 40
 LOCKS = "/tmp/course-grade-uids-{}.lock"
 
 
+class _NoLock:
+    def close(self) -> None:
+        pass
+
+
 def uid_range() -> tuple[int, object]:
     """A uid range no other grading run on this machine uses now: (its first uid,
     the open lock that reserves it until the run ends). Two runs sharing uids could
-    signal each other's students' processes."""
+    signal each other's students' processes. Without root there is nothing to
+    reserve: each jail is a user namespace of its own, with the teacher's uid only."""
     import fcntl
 
+    if sandbox.rootless():
+        return UID_BASE, _NoLock()
     for n in range(RUNS_AT_ONCE):
-        fh = open(LOCKS.format(n), "a")  # noqa: SIM115 - held for the whole run
+        try:
+            fh = open(LOCKS.format(n), "a")  # noqa: SIM115 - held for the whole run
+        except OSError:  # another user's lock file
+            continue
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
