@@ -244,9 +244,6 @@ def test_a_bwrap_that_fails_is_refused_with_its_words(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow(20)
-@pytest.mark.xfail(strict=True, reason="execute.neutralise_tree hands the kernel's files to "
-                   "uid 0 (os.lchown(path, 0, 0)): without root that is EPERM; it should "
-                   "hand them to the grader's own uid (os.geteuid()), the same for root")
 def test_make_grade_as_a_teacher_without_root_in_a_private_home(teacher_home):
     """The whole ``course-grade`` as cloudsdk, the course in its 0700 home: graded as
     root would grade it."""

@@ -49,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cpus", type=float, default=1.0,
                    help="CPU cores one submission may use at once (default 1; 0: no cap), "
                         "so that a busy neighbour cannot cost an honest student points")
+    p.add_argument("--disk-mb", type=int,
+                   help="what one kernel may write in its folder, in total (default: the "
+                        "course's c.SandboxKernelManager.disk_bytes, else 256)")
     p.add_argument("--max-notebook-mb", type=int, default=20,
                    help="larger notebooks are reported, not run (default 20)")
     p.add_argument("--max-autograded-mb", type=int, default=32,
@@ -191,6 +194,8 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
     run = make_run_dir()
     alive = stale.hold(run)
     print(f"grading run {run.name}", file=sys.stderr)
+    if not args.no_sandbox:
+        print(f"student code: {sandbox.confinement()}", file=sys.stderr)
     slots = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
     verdict = verdicts.time_limit(a) if verdicts.applies(a) else 0
@@ -232,6 +237,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
                          sandboxed=not args.no_sandbox,
                          memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
                          cpus=args.cpus,
+                         disk_bytes=None if args.disk_mb is None else args.disk_mb << 20,
                          cpu_seconds=args.notebook_timeout * len(notebooks))
         slots = WorkerSlots(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
         jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,

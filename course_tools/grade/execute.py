@@ -99,9 +99,9 @@ def neutralise_tree(root: str) -> None:
             if os.path.islink(path) or not (os.path.isfile(path) or os.path.isdir(path)):
                 os.unlink(path)
                 dirnames[:] = [d for d in dirnames if d != name]
-            elif st.st_uid != 0:
-                os.lchown(path, 0, 0)
-    os.lchown(root, 0, 0)
+            elif st.st_uid != os.geteuid():
+                os.lchown(path, os.geteuid(), os.getegid())
+    os.lchown(root, os.geteuid(), os.getegid())
 
 
 class BoundedExecute(SandboxExecute):

@@ -96,17 +96,34 @@ def limit_reasons(record: RunRecord, reasons_so_far: list[str]) -> list[str]:
     refused = cgroups.process_limit_hits(record.cgroups)
     if refused:
         reasons.append(f"process limit reached ({refused} process creations refused)")
+    for report in _init_reports(record):
+        scratch = report.get("scratch") or {}
+        if scratch.get("full"):
+            reasons.append("folder size cap reached (what the notebook wrote in its folder "
+                           "filled it; later writes failed)")
+        elif scratch.get("error"):
+            reasons.append(f"the notebook's folder could not be copied back: "
+                           f"{scratch['error']}"[:200])
     return reasons
 
 
-def leftover_reasons(record: RunRecord) -> list[str]:
-    """Processes the submission left running after its notebook (killed by its init)."""
-    left = []
+def _init_reports(record: RunRecord) -> list[dict]:
+    """What each kernel's sandbox init reported when it ended."""
+    reports = []
     for kernel in record.kernels:
         try:
             report = json.loads(Path(kernel.status_file).read_text() or "{}")
         except (OSError, ValueError):
             continue
+        if isinstance(report, dict):
+            reports.append(report)
+    return reports
+
+
+def leftover_reasons(record: RunRecord) -> list[str]:
+    """Processes the submission left running after its notebook (killed by its init)."""
+    left = []
+    for report in _init_reports(record):
         left += report.get("leftovers", [])
     if len(left) <= SHOWN_LEFTOVERS:
         return [f"process left running after the notebook (killed): {cmd}" for cmd in left]

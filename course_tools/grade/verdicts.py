@@ -32,6 +32,7 @@ from hwcheck.limits import BACKSTOP, time_scale
 from hwcheck.questions import QUESTIONS
 from hwcheck.verdict import VerdictError, copy_answers
 
+from . import sandbox
 from .sandbox import MARKER, SandboxKernelManager
 
 ERROR_NAME = "GradingRunFailed"
@@ -66,7 +67,8 @@ def _run(assignment: str, answers: Path, km: SandboxKernelManager) -> dict:
     pipe = reportfd.Pipe()
     argv = [sys.executable, "-I", "-m", "hwcheck.verdict", assignment, str(answers), *pipe.argv]
     if km.sandboxed:
-        argv += ["--student-uid", str(km.uid)]
+        if not sandbox.rootless():  # without root: one uid, the teacher's, in its own userns
+            argv += ["--student-uid", str(km.uid)]
         argv, _ = km.jail(argv, f"verdict-{answers.name}", uid=0, cwd="/", writable=[],
                           readonly=[str(answers)])
     limit = time_limit(assignment)
@@ -128,7 +130,10 @@ def annotate(autograded: Path, notebooks: list[str], decided: dict[str, dict],
             continue
         nb = nbformat.read(path, as_version=4)
         differed += annotate_notebook(nb, decided, compared)
+        mode = path.stat().st_mode
+        path.chmod(mode | 0o200)  # nbgrader made it read-only: root ignores that, others not
         nbformat.write(nb, path)
+        path.chmod(mode)
     return differed
 
 
