@@ -150,10 +150,10 @@ outputs: env
 	  --ExecutePreprocessor.timeout=300 $(NOTEBOOKS)
 
 # Grade every submission of an assignment: parallel, sandboxed, bounded, resumable
-# (see course_tools/grade). Options: WORKERS=n FORCE=1 LMS=export.zip NO_SANDBOX=1,
+# (see course_tools/grade). Options: WORKERS=n FORCE=1 LMS=export.zip ROSTER=students.csv NO_SANDBOX=1,
 # anything else through GRADE_ARGS (course-grade --help).
 grade: env
-	@test -n "$(ASSIGNMENT)" || { echo "usage: make grade ASSIGNMENT=hw1 [WORKERS=n] [FORCE=1] [LMS=export.zip] [NO_SANDBOX=1]" >&2; exit 2; }
+	@test -n "$(ASSIGNMENT)" || { echo "usage: make grade ASSIGNMENT=hw1 [WORKERS=n] [FORCE=1] [LMS=export.zip] [ROSTER=students.csv] [NO_SANDBOX=1]" >&2; exit 2; }
 	$(BIN)/course-grade $(ASSIGNMENT) --course "$(CURDIR)" $(if $(WORKERS),--workers $(WORKERS)) \
 	  $(if $(FORCE),--force) $(if $(LMS),--lms "$(LMS)") $(if $(NO_SANDBOX),--no-sandbox) $(if $(ROSTER),--roster "$(ROSTER)") $(GRADE_ARGS)
 
