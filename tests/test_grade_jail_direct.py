@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,4 +181,70 @@ def test_a_descriptor_the_caller_passes_down_is_left_alone(tmp_path):
         if w is not None:
             os.close(w)
         sandbox.end_slot(km.slot)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# Two students graded at the same time (issue 16: they exchanged data through /var/tmp,
+# a filesystem Unix socket and a SysV message queue): the first holds each channel
+# open; the second, started once the first is ready, tries each one.
+CHANNEL_KEY = 0x5EEE
+OPEN_CHANNELS = f"""
+import ctypes, json, os, socket, time
+libc = ctypes.CDLL(None, use_errno=True)
+open("/var/tmp/xchg", "w").write("secret")
+unix = socket.socket(socket.AF_UNIX); unix.bind("/tmp/xchg.sock"); unix.listen()
+abstract = socket.socket(socket.AF_UNIX); abstract.bind("\\0xchg"); abstract.listen()
+queue = libc.msgget({CHANNEL_KEY}, 0o1666)  # IPC_CREAT | 0666
+open("ready.json", "w").write(json.dumps({{"queue": queue}}))
+time.sleep(8)
+"""
+TRY_CHANNELS = f"""
+import ctypes, json, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+found = {{}}
+found["var_tmp"] = os.path.exists("/var/tmp/xchg")
+for name, address in (("unix", "/tmp/xchg.sock"), ("abstract", "\\0xchg")):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(address); found[name] = "connected"
+    except OSError as exc:
+        found[name] = type(exc).__name__
+found["sysv"] = libc.msgget({CHANNEL_KEY}, 0)
+open("found.json", "w").write(json.dumps(found))
+"""
+
+
+def test_two_students_at_once_share_no_channel(tmp_path):
+    run_dir = make_run_dir()
+    kms = [sandbox.SandboxKernelManager(run_dir=str(run_dir), course_root=str(tmp_path),
+                                        slot=f"{run_dir.name}-{i}", uid=UID + i)
+           for i in (0, 1)]
+    procs = []
+    try:
+        for i, (km, code) in enumerate(zip(kms, (OPEN_CHANNELS, TRY_CHANNELS), strict=True)):
+            work = tmp_path / f"student{i}"
+            work.mkdir()
+            os.chown(work, UID + i, UID + i)
+            argv, _ = km.jail([sys.executable, "-I", "-c", code], f"xchg{i}", uid=UID + i,
+                              cwd=str(work), writable=[str(work)])
+            procs.append(subprocess.Popen(argv, env={**os.environ, sandbox.MARKER: km.slot},
+                                          stderr=subprocess.PIPE))
+            if i == 0:  # the second starts once the first holds every channel open
+                deadline = time.monotonic() + 30
+                while not (work / "ready.json").exists():
+                    assert procs[0].poll() is None, procs[0].stderr.read().decode()[-2000:]
+                    assert time.monotonic() < deadline, "the first student never got ready"
+                    time.sleep(0.1)
+                assert json.loads((work / "ready.json").read_text())["queue"] >= 0
+        procs[1].wait(timeout=30)
+        found = json.loads((tmp_path / "student1" / "found.json").read_text())
+        assert found == {"var_tmp": False, "unix": "FileNotFoundError",
+                         "abstract": "ConnectionRefusedError", "sysv": -1}, found
+        assert procs[0].poll() is None, "the first student's channels closed too early"
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=10)
+        for km in kms:
+            sandbox.end_slot(km.slot)
         shutil.rmtree(run_dir, ignore_errors=True)
