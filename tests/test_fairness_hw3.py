@@ -3,11 +3,11 @@ marks (design A or B, keyword arguments, partials, a blocking accept() woken ano
 on stop, a pool worker serving several clients at once with threads or an event loop),
 each classic mistake costs exactly its question, with feedback that says what the checks
 saw (listening on every interface, a process per client instead of the pool's workers,
-one answer for several lines, a server that never stops: q4 only, nothing cascades), and
+one answer for several lines, a server that never stops: q5 only, nothing cascades), and
 the same file gets the same grade every time.
 
 The samples are tests/submissions/fair/hw3/; each is graded the verdict's way
-(:func:`hwcheck.verdict.judge`), its four questions side by side.
+(:func:`hwcheck.verdict.judge`), its five questions side by side.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ BUGS = {
     "bug_main_process_io": {"q3": "held by the server's main process"},
     "bug_crash_utf8": {"q4": "raised UnicodeDecodeError"},
     "bug_no_idle_timeout": {"q4": "clients connected and said nothing (idle_timeout="},
-    "bug_never_stops": {"q4": "clean shutdown failed: the server process did not return"},
+    "bug_never_stops": {"q5": "clean shutdown failed: the server process did not return"},
 }
 # mistakes found only when a limit runs out (an answer that never comes, a stop that never
 # ends, a pool that never starts): graded with the limits halved, as the suite does for
