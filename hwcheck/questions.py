@@ -137,7 +137,8 @@ QUESTIONS: dict[str, dict[str, Question]] = {
         "q5": _hw3("q5", ["serve"],
                    "a clean stop: with clients connected (idle, mid-line), serve returns soon "
                    "after stop is set, leaving no process and no listening socket",
-                   dict(clients=2), dict(workers=3, clients=3), 60),
+                   # fewer clients than workers: one worker still waits in accept()
+                   dict(workers=3, clients=2), dict(workers=4, clients=3), 60),
     },
 }
 

@@ -240,6 +240,9 @@ def check_shutdown(serve: Callable, workers: int = 2, clients: int = 1, ctx=None
     """Setting stop while ``clients`` clients are connected and idle (the first one
     answered once, the last one in the middle of a line): the server closes those
     connections, returns, and leaves no process and no listening socket behind.
+    With fewer clients than ``workers``, a worker is still waiting for a client when
+    stop is set, so a blocking accept() is caught as well as a blocking recv() (with
+    a client for every worker, each one would be woken by its own connection).
     Only the first client needs an answer, so a server that serves one client at a
     time is not failed here for that."""
     socks: list[LineClient] = []

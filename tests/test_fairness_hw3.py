@@ -90,10 +90,12 @@ def test_the_same_file_gets_the_same_grade(grade, tmp_path, sample):
 
 
 @pytest.mark.slow(8)
-@pytest.mark.parametrize("sample", ["bug_all_interfaces", "bug_process_per_connection"])
+@pytest.mark.parametrize("sample", ["bug_all_interfaces", "bug_process_per_connection",
+                                    "bug_never_stops"])
 def test_the_public_check_warns_first(tmp_path, monkeypatch, sample):
     """Mistakes once caught by hidden tests only (or not at all) fail grader.check's
-    smaller public run of their question too, with the same words."""
+    smaller public run of their question too, with the same words (q5's public run too:
+    a client for every worker would wake each blocking accept() and hide the mistake)."""
     monkeypatch.setenv(TIME_SCALE_ENV, "0.5")
     (question, words), = BUGS[sample].items()
     shutil.copy(FAIR / "hw3" / f"{sample}.py", tmp_path / "hw3_server.py")
