@@ -41,9 +41,11 @@ BUGS = {
 }
 # mistakes found only when a limit runs out (an answer that never comes, a stop that never
 # ends, a pool that never starts): graded with the limits halved, as the suite does for
-# hw1's deadlock (the questions they pass have room to spare at half their limits)
-SHORTENED = {"bug_one_response", "bug_one_at_a_time", "bug_no_idle_timeout", "bug_never_stops",
-             "bug_process_per_connection"}
+# hw1's deadlock (the questions they pass have room to spare at half their limits). Not
+# bug_process_per_connection: starting a process per rude client, it answers q4's next
+# client too late at half the limits on a loaded machine (4 gradings at once: q4 lost in
+# 5 of 8), and at full limits it takes no longer (its q3 waits 5 s for a pool, q4 longer)
+SHORTENED = {"bug_one_response", "bug_one_at_a_time", "bug_no_idle_timeout", "bug_never_stops"}
 
 pytestmark = pytest.mark.start_method_independent
 
