@@ -15,9 +15,10 @@ answers line by line and listens only on the host it is given, question 2 framin
 (through the course's own accept loop around the student's ``handle_client``),
 question 3 the pool (each line sent whole, so wrong framing does not fail it; each
 connection held by one of the pool's workers, started before the clients came, which
-may serve several at once; only on the host given), question 4 bad clients and a
-clean stop (the only question that reports a server that does not stop, however it
-makes its waits notice ``stop``; the others kill it quietly).
+may serve several at once; only on the host given), question 4 bad clients, question
+5 a clean stop (the only question that reports a server that does not stop, however it
+makes its waits notice ``stop``; the others kill it quietly, so a server that serves
+well but never stops loses question 5 only).
 
 A task returns at most one problem, the first thing found wrong, in plain words.
 """
@@ -53,12 +54,14 @@ def _q3(mod, job: Job, workers: int = 3, rounds: int = 1, reuse_clients: int = 0
 
 
 def _q4(mod, job: Job, workers: int = 2, rude: int = 3, idle_timeout: float = 1.0,
-        invalid=(b"caf\xc3\x28 \xff",), stop_clients: int = 1) -> None:
-    invalid = tuple(invalid)
+        invalid=(b"caf\xc3\x28 \xff",)) -> None:
     respondcheck.check_respond_invalid(mod.respond, job=job)
     tcpcheck.check_bad_clients(mod.serve, workers=workers, rude=rude,
-                               idle_timeout=idle_timeout, invalid=invalid, ctx=job.ctx)
-    tcpcheck.check_shutdown(mod.serve, workers=workers, clients=stop_clients, ctx=job.ctx)
+                               idle_timeout=idle_timeout, invalid=tuple(invalid), ctx=job.ctx)
+
+
+def _q5(mod, job: Job, workers: int = 2, clients: int = 1) -> None:
+    tcpcheck.check_shutdown(mod.serve, workers=workers, clients=clients, ctx=job.ctx)
 
 
 def _task(check: Callable) -> Callable:
@@ -83,4 +86,4 @@ def _task(check: Callable) -> Callable:
 
 
 TASKS = {"hw3_q1": _task(_q1), "hw3_q2": _task(_q2), "hw3_q3": _task(_q3),
-         "hw3_q4": _task(_q4)}
+         "hw3_q4": _task(_q4), "hw3_q5": _task(_q5)}

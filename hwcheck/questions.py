@@ -126,11 +126,19 @@ QUESTIONS: dict[str, dict[str, Question]] = {
                    "workers (started once, reused), listening only on the host it is given",
                    dict(workers=3, reuse_clients=5, lines=3),
                    dict(workers=4, rounds=3, reuse_clients=8, lines=10), 60),
+        # q4 and q5: each its own property (issue 20), so a server that handles bad
+        # clients but never stops loses q5 only, and one that stops but crashes q4 only
         "q4": _hw3("q4", ["respond", "serve"],
-                   "bad clients (invalid UTF-8, disconnecting mid-line, silent) and a clean stop",
-                   dict(stop_clients=2),
-                   dict(workers=3, rude=5, stop_clients=3,
+                   "bad clients (invalid UTF-8, disconnecting mid-line, silent) do not hurt "
+                   "the others",
+                   {},
+                   dict(workers=3, rude=5,
                         invalid=(b"\xff\xfe", b"caf\xc3", b"\xed\xa0\x80", b"ok \x80")), 60),
+        "q5": _hw3("q5", ["serve"],
+                   "a clean stop: with clients connected (idle, mid-line), serve returns soon "
+                   "after stop is set, leaving no process and no listening socket",
+                   # fewer clients than workers: one worker still waits in accept()
+                   dict(workers=3, clients=2), dict(workers=4, clients=3), 60),
     },
 }
 

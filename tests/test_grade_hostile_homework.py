@@ -14,7 +14,8 @@ deserves what the same answer gets without the forgery). The in-kernel forgeries
 the notebook's own test cells pass; the scores come from the grading run's verdict,
 outside the kernel, and the summary says where the two differed. hw1's run also has
 workers defined in the notebook (not picklable under spawn): 0, said in words; hw3's
-run also has a classic mistake of each later stage, which loses exactly its question.
+run also has a classic mistake of stages 2 to 4, which loses exactly its question (the
+never-stopping server of stage 5: tests/test_fairness_hw3.py, at the verdict's level).
 
 And a student's score does not depend on who is graded beside them (issue 16): hw1's
 run starts with a submission that keeps eight busy loops running for 90 s, so the

@@ -1,4 +1,4 @@
-"""Homework 3 (TCP upper-casing server on a process pool), graded in four stages.
+"""Homework 3 (TCP upper-casing server on a process pool), graded in five stages.
 
 * The question checks of hwcheck/hw3.py (built on hwcheck/respondcheck.py,
   hwcheck/tcpcheck.py, hwcheck/tcpclient.py and hwcheck/tcpserver_harness.py), run the
@@ -47,7 +47,7 @@ SOURCE_NB = ROOT / "source" / "hw3" / "hw3.ipynb"
 RELEASE_NB = ROOT / "release" / "hw3" / "hw3.ipynb"
 BIN = Path(sys.executable).parent
 MAGIC = "%%writefile hw3_server.py"
-POINTS = {"q1": 3, "q2": 3, "q3": 5, "q4": 4}
+POINTS = {"q1": 3, "q2": 3, "q3": 5, "q4": 2, "q5": 2}
 
 # sample -> (the question it fails, words its feedback must contain)
 STAGE_SAMPLES = {
@@ -55,6 +55,7 @@ STAGE_SAMPLES = {
     "recv_is_a_line": ("q2", "one recv() is not one line"),
     "one_at_a_time": ("q3", "seems to serve one client at a time"),
     "crash_utf8": ("q4", "raised UnicodeDecodeError"),
+    "leak": ("q5", "clean shutdown failed: the server process did not return"),
 }
 
 
@@ -132,6 +133,7 @@ def test_design_a_passes(modules):
     behaviour, not one design."""
     run("q3", "design_a", modules, workers=3)
     run("q4", "design_a", modules)
+    run("q5", "design_a", modules)
 
 
 def test_main_process_io_fails_q3_only_in_words(modules):
@@ -139,10 +141,11 @@ def test_main_process_io_fails_q3_only_in_words(modules):
     question 3, which says that a pool worker must hold each connection."""
     assert "held by the server's main process" in fails("q3", "main_process_io", modules)
     run("q4", "main_process_io", modules)
+    run("q5", "main_process_io", modules)
 
 
 def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
-    """A server that ignores stop is reported (question 4 only), killed with all its
+    """A server that ignores stop is reported (question 5 only), killed with all its
     workers, and its port is closed afterwards: no process and no listening socket left."""
     monkeypatch.setattr(tcpserver_harness, "STOP_TIMEOUT", 2.0)
     monkeypatch.setattr(tcpserver_harness, "QUIET_STOP_TIMEOUT", 1.0)
@@ -155,7 +158,7 @@ def test_leaking_server_is_stopped_and_reported(modules, monkeypatch):
         addresses.append(self.address)
 
     monkeypatch.setattr(tcpserver_harness.RunningServer, "remember_descendants", spy)
-    (message,) = in_process("q4", "leak", modules)
+    (message,) = in_process("q5", "leak", modules)
     assert "did not return within 2 s" in message
     assert "still running" in message and "killed now" in message
     # the server and its two workers were seen (under forkserver also the server's own
@@ -284,7 +287,7 @@ def test_by_hand_clients(modules):
 
 @pytest.mark.start_method_independent
 def test_notebook_shape():
-    """Four graded cells, one per question: points as the table says, the first line
+    """Five graded cells, one per question: points as the table says, the first line
     says what it checks, a public grader.check and hidden tests; no test markers."""
     nb = nbformat.read(SOURCE_NB, as_version=4)
     graded = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells

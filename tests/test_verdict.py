@@ -30,10 +30,10 @@ from tests.support.course import ROOT, SAMPLES, solution_text
 
 FORGERY = SAMPLES / "forgery"
 MODULE = {"hw1": "hw1_solution", "hw2": "hw2_solution", "hw3": "hw3_server"}
-QUESTIONS = {"hw1": ["q1", "q2", "q3"], "hw2": ["q1", "q2"], "hw3": ["q1", "q2", "q3", "q4"]}
+QUESTIONS = {"hw1": ["q1", "q2", "q3"], "hw2": ["q1", "q2"], "hw3": ["q1", "q2", "q3", "q4", "q5"]}
 # a partly right sample of each homework, and the questions it deserves (its README)
 PARTLY = {"hw1": ("hw1/partly_right.py", {"q3"}), "hw2": ("hw2/unlocked.py", {"q1"}),
-          "hw3": ("hw3/no_accept_loop.py", {"q2", "q3", "q4"})}
+          "hw3": ("hw3/no_accept_loop.py", {"q2", "q3", "q4", "q5"})}
 PROLOGUES = ("writes_report", "patches_checker", "hides_failures")
 STUDENT_UID = 65534
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -1,4 +1,4 @@
-"""Fairness sample, question 4 wrong (the clean stop): the workers block in accept() with no
+"""Fairness sample, question 5 wrong (the clean stop): the workers block in accept() with no
 timeout and nothing else wakes them, so they never see `stop` and serve() never returns."""
 
 import socket
@@ -105,7 +105,7 @@ def accept_loop(idle_timeout: float) -> int:
 
 
 def serve(address, workers, stop, ready, idle_timeout=5.0) -> None:
-    """Questions 3 and 4: serve on ``address`` with a pool of ``workers`` processes until
+    """Questions 3 to 5: serve on ``address`` with a pool of ``workers`` processes until
     ``stop`` is set; then close the listening socket, end the pool and return.
 
     Hints: ``ctx.Pool(workers, initializer=init_worker, initargs=(listener, stop))`` gives
