@@ -148,7 +148,7 @@ class SandboxedAutograde(BoundedExecute):
             assignment, verdict.get("error", "no questions"))
         differed = verdicts.annotate_notebook(nb, decided, verdicts.compared_cells(assignment),
                                               scored_by_outputs=True)
-        for line in verdicts.reasons(decided) + differed:
+        for line in verdicts.grouped(differed) + verdicts.reasons(decided):
             self.log.warning("%s", line)
 
 

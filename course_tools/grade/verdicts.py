@@ -161,6 +161,16 @@ def annotate_notebook(nb, decided: dict[str, dict], compared: set[str],
     return differed
 
 
+def grouped(differed: list[str]) -> list[str]:
+    """``differed`` lines ("cell: what happened") as one line per kind of difference,
+    naming its cells: short enough to lead a student's reasons in the CSV."""
+    cells: dict[str, list[str]] = {}
+    for line in differed:
+        cid, _, what = line.partition(": ")
+        cells.setdefault(what, []).append(cid)
+    return [f"{', '.join(ids)}: {what}" for what, ids in cells.items()]
+
+
 def _as_text(output):
     if output.output_type != "error":
         return output

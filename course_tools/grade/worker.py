@@ -203,9 +203,10 @@ def _grade(job: Job, work: Path, kernel: Config) -> Result:
         if verdicts.applies(job.assignment):
             decided = graded_outside(job.assignment, autograded, work, kernel)
             result.cells = {cid: v["passed"] for cid, v in decided.items()}
-            result.reasons += verdicts.reasons(decided)
-            result.reasons += verdicts.annotate(autograded, notebooks, decided,
-                                                verdicts.compared_cells(job.assignment))
+            differed = verdicts.annotate(autograded, notebooks, decided,
+                                         verdicts.compared_cells(job.assignment))
+            # a sign of tampering first: the CSV keeps the first 1000 characters
+            result.reasons += verdicts.grouped(differed) + verdicts.reasons(decided)
     except Exception as exc:  # noqa: BLE001 - nbgrader reports per-student failures this way
         result.status = "failed"
         caught = [f.error for f in record.failures] + errors.caught + [exc]
