@@ -61,11 +61,13 @@ def grade(course_parcel: dict, sub: dict) -> dict:
     """The Dask task: grade the submission ``sub`` (:func:`.parcel.pack_submission`)."""
     global _host
     with _lock:
-        if _host is None or _host.key != course_parcel["key"]:
-            if _host is not None:
-                _host.close()
+        if _host is not None and _host.slot_settings != course_parcel["settings"]["slot"]:
+            _host.close()  # other kernel limits: a fresh slot
             _host = None
+        if _host is None:
             _host = Host(course_parcel)
+        elif _host.key != course_parcel["key"]:
+            _host.prepare(course_parcel)  # another run or assignment: same slot
         return _host.grade(sub)
 
 
@@ -85,8 +87,7 @@ class Host:
     def __init__(self, course_parcel: dict):
         from .cli import make_run_dir
 
-        self.key, self.assignment = course_parcel["key"], course_parcel["assignment"]
-        self.settings = course_parcel["settings"]
+        self.slot_settings = course_parcel["settings"]["slot"]
         stale.clean()  # what a killed worker of this machine left
         self.run = make_run_dir()
         self.alive = stale.hold(self.run)
@@ -94,17 +95,24 @@ class Host:
         self._finalizer = Finalize(self, Host._cleanup, args=(self.run, self.alive, self),
                                    exitpriority=10)
         try:
-            self.course = self.run / "course"
-            parcel.write_course(self.course, course_parcel)
-            self.snapshot = self.run / "snapshot.db"
-            self.snapshot.write_bytes(course_parcel["snapshot"])
+            self.course, self.snapshot = self.run / "course", self.run / "snapshot.db"
+            self.prepare(course_parcel)
             uid_base, self.uid_lock = uid_range()
             cfg = SlotConfig(run_dir=str(self.run), course_root=str(self.course),
-                             uid_base=uid_base, **self.settings["slot"])
+                             uid_base=uid_base, **self.slot_settings)
             self.slots = WorkerSlots(1, cfg, run_id=self.run.name)
         except BaseException:
             self.close()
             raise
+
+    def prepare(self, course_parcel: dict) -> None:
+        """The private course and gradebook snapshot of a coordinator's run (the slot
+        reads both afresh for each submission)."""
+        self.key, self.assignment = course_parcel["key"], course_parcel["assignment"]
+        self.settings = course_parcel["settings"]
+        shutil.rmtree(self.course, ignore_errors=True)
+        parcel.write_course(self.course, course_parcel)
+        self.snapshot.write_bytes(course_parcel["snapshot"])
 
     def grade(self, sub: dict) -> dict:
         a, student = self.assignment, sub["student"]
