@@ -95,6 +95,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-grade-dask-"))
     procs: list[subprocess.Popen] = []
     try:
+        (tmp / "base").mkdir()
         base = fx.make_course(tmp / "base", HW)
         nbgrader(["generate_assignment", HW, "--force"], base, timeout=300)
         release_nb = base / "release" / HW / f"{HW}.ipynb"

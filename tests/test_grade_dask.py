@@ -29,9 +29,10 @@ BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 UP_WITHIN = 60  # seconds for a scheduler or worker to come up on a busy machine
 SLOW = fx.GA_CORRECT + "import time\ntime.sleep(4)\n"
-CLASS = {  # student -> answer: right, wrong, crashing the kernel
+CLASS = {  # student -> answer: right, wrong, crashing the kernel, a memory bomb
     "alice": fx.GA_CORRECT, "bob": "def square(x):\n    return x + x\n",
     "carol": "import os\nos._exit(1)\n",
+    "erin": "hog = []\nwhile True:\n    hog.append(b'x' * (64 << 20))\n",
 }
 
 
@@ -209,9 +210,10 @@ def test_a_worker_killed_while_grading_costs_nobody_a_grade(cluster, ga, tmp_pat
     assert run.returncode == 0, err[-3000:]
     got = rows(course)
     expected = {s: "3.0" for s in [*(f"slow{i}" for i in range(3)), "alice"]}
-    expected.update(bob="0.0", carol="0.0")
+    expected.update(bob="0.0", carol="0.0", erin="0.0")
     assert {s: r["score"] for s, r in got.items()} == expected, out
-    assert all(r["status"] == "graded" for s, r in got.items() if s != "carol"), out
+    assert all(r["status"] == "graded" for s, r in got.items() if s == "alice" or
+               s.startswith("slow")), out
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         subs = [s.student.id for s in gb.find_assignment(fx.GA).submissions]
     assert sorted(subs) == sorted(expected)
@@ -261,3 +263,27 @@ def test_what_travels_is_bounded_and_cannot_leave_the_students_folder(tmp_path):
     assert not (tmp_path / "x").exists()
     got, left = parcel.collect(folder, 1 << 20)
     assert set(got) == {"ok.ipynb", "timestamp.txt"} and left  # big one left out, link never
+
+
+def _probe_in_daemon(conn) -> None:
+    from course_tools.grade import remote
+
+    conn.send(remote.probe(remote.code_version(), sandboxed=False))
+
+
+def test_workers_that_cannot_grade_are_refused_saying_why():
+    import multiprocessing as mp
+
+    from course_tools.grade import remote
+
+    assert remote.probe(remote.code_version(), sandboxed=False) is None
+    assert "course code differs" in remote.probe("0123456789abcdef", sandboxed=False)
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_probe_in_daemon, args=(child,), daemon=True)
+    proc.start()
+    try:
+        assert parent.poll(60), "the probe did not answer"
+        assert parent.recv() == remote.DAEMON_FIX  # a nanny's worker, daemonic by default
+    finally:
+        proc.join(10)
