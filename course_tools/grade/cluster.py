@@ -158,9 +158,9 @@ def grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str]
             lost_since = lost_since or time.monotonic()
             if now_good:
                 good, lost_since = now_good, None
-                again = [pending.pop(f) for f in list(pending) if not f.done()]
-                client.cancel(list(pending))
-                queue = again + queue
+                stuck = [f for f in pending if not f.done()]
+                queue = [pending.pop(f) for f in stuck] + queue
+                client.cancel(stuck)  # a late result of theirs is never read
             elif time.monotonic() - lost_since > args.connect_timeout * 6:
                 raise ClusterError(f"no usable Dask worker left for "
                                    f"{time.monotonic() - lost_since:.0f} s; "
