@@ -16,6 +16,7 @@ task's result first arrives. Dask is imported only here, only with ``--scheduler
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
@@ -40,10 +41,12 @@ def connect(address: str, timeout: float):
 
     try:
         client = Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: not an address
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within "
                            f"{timeout:g} s ({type(exc).__name__}: {exc}); is it running, "
                            "and its port open from here?") from None
+    # Dask logs a lost scheduler as tracebacks; the grader says it in one line
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     return client
 
 
@@ -99,7 +102,6 @@ def settings_of(args, notebooks: list[str]) -> dict:
 
 def grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str],
           prints: dict, state: dict, peaks: list[int]) -> None:
-    from distributed import wait
     from distributed.client import CancelledError
 
     from .cli import recorder
@@ -124,67 +126,84 @@ def grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str]
         [shared_future] = client.scatter([shared], broadcast=True, hash=False)
         del shared
         bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
-        finish = recorder(course, db_url, a, prints, state, peaks, bar)
-        queue = list(todo)
-        pending: dict = {}  # future -> student
-        window = lambda: max(4, 2 * len(good))  # noqa: E731 - notebooks in flight, bounded
-
-        def submit(student: str):
-            sub = parcel.pack_submission(course, a, student, notebooks,
-                                         args.max_notebook_mb << 20)
-            future = client.submit(remote.grade, shared_future, sub, pure=False,
-                                   key=f"grade-{a}-{student}-{time.time_ns()}",
-                                   workers=good, allow_other_workers=False)
-            pending[future] = student
-
-        lost_since = None
-        while queue or pending:
-            while queue and len(pending) < window():
-                submit(queue.pop(0))
-            try:
-                wait(list(pending), timeout=CHECK_EVERY, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                pass
-            for future in [f for f in pending if f.done()]:
-                student = pending.pop(future)
-                finish(SimpleNamespace(student=student),
-                       received(course, a, student, future, CancelledError))
-            probe(client, not args.no_sandbox, known)
-            now_good = usable(client, known)
-            if set(now_good) & set(good):
-                good, lost_since = sorted(set(good) | set(now_good)), None
-                continue
-            # every worker the tasks may run on is gone: resubmit to the new ones
-            lost_since = lost_since or time.monotonic()
-            if now_good:
-                good, lost_since = now_good, None
-                stuck = [f for f in pending if not f.done()]
-                queue = [pending.pop(f) for f in stuck] + queue
-                client.cancel(stuck)  # a late result of theirs is never read
-            elif time.monotonic() - lost_since > args.connect_timeout * 6:
-                raise ClusterError(f"no usable Dask worker left for "
-                                   f"{time.monotonic() - lost_since:.0f} s; "
-                                   f"{len(queue) + len(pending)} submission(s) not graded "
-                                   "(run again to grade them)")
+        run = Run(client, args, course, notebooks, shared_future, known, good,
+                  recorder(course, db_url, a, prints, state, peaks, bar))
+        run.queue = list(todo)
+        try:
+            run.loop()
+        except (CancelledError, OSError) as exc:  # the scheduler is gone
+            raise ClusterError(f"lost the Dask scheduler while grading ({type(exc).__name__}); "
+                               f"{len(run.queue) + len(run.pending)} submission(s) not graded "
+                               "(run again to grade them: the others are kept)") from None
     finally:
         if bar is not None:
             bar.close()
         client.close(timeout=10)
 
 
-def received(course: Path, a: str, student: str, future, cancelled) -> Result:
-    """The result of a finished task; its files written into the course."""
-    try:
-        out = future.result()
-    except (cancelled, OSError) as exc:
-        raise ClusterError(f"lost the Dask scheduler while grading ({exc!r})"[:300]) from None
-    except Exception as exc:  # noqa: BLE001 - this student only (e.g. KilledWorker)
+class Run:
+    """One grading run's tasks: the queue of students, the tasks in flight (at most a
+    few per worker: each holds a student's notebooks), the workers they may run on."""
+
+    def __init__(self, client, args, course: Path, notebooks: list[str], shared, known: dict,
+                 good: list[str], finish):
+        self.client, self.args, self.course, self.notebooks = client, args, course, notebooks
+        self.shared, self.known, self.good, self.finish = shared, known, good, finish
+        self.queue: list[str] = []
+        self.pending: dict = {}  # future -> student
+
+    def submit(self, student: str) -> None:
+        a = self.args.assignment
+        sub = parcel.pack_submission(self.course, a, student, self.notebooks,
+                                     self.args.max_notebook_mb << 20)
+        future = self.client.submit(remote.grade, self.shared, sub, pure=False,
+                                    key=f"grade-{a}-{student}-{time.time_ns()}",
+                                    workers=self.good, allow_other_workers=False)
+        self.pending[future] = student
+
+    def loop(self) -> None:
+        from distributed import wait
+
+        lost_since = None
+        while self.queue or self.pending:
+            while self.queue and len(self.pending) < max(4, 2 * len(self.good)):
+                self.submit(self.queue.pop(0))
+            try:
+                wait(list(self.pending), timeout=CHECK_EVERY, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            for future in [f for f in self.pending if f.done()]:
+                student = self.pending.pop(future)  # recorded once, whatever ran twice
+                self.finish(SimpleNamespace(student=student),
+                            received(self.course, self.args.assignment, student, future))
+            probe(self.client, not self.args.no_sandbox, self.known)
+            now_good = usable(self.client, self.known)
+            if set(now_good) & set(self.good):
+                self.good, lost_since = sorted(set(self.good) | set(now_good)), None
+                continue
+            # every worker the tasks may run on is gone: give them to the new ones
+            lost_since = lost_since or time.monotonic()
+            if now_good:
+                self.good, lost_since = now_good, None
+                stuck = [f for f in self.pending if not f.done()]
+                self.queue = [self.pending.pop(f) for f in stuck] + self.queue
+                self.client.cancel(stuck)  # a late result of theirs is never read
+            elif time.monotonic() - lost_since > self.args.connect_timeout * 6:
+                raise ClusterError(f"no usable Dask worker left for "
+                                   f"{time.monotonic() - lost_since:.0f} s; "
+                                   f"{len(self.queue) + len(self.pending)} submission(s) "
+                                   "not graded (run again to grade them)")
+
+
+def received(course: Path, a: str, student: str, future) -> Result:
+    """The result of a finished task, its files written into the course. A task that
+    failed (e.g. KilledWorker: its workers kept dying) fails this student alone; a
+    cancelled one (the scheduler is gone) raises CancelledError."""
+    if future.status == "error":
+        exc = future.exception()
         return Result(student, "failed", [f"grading on the cluster failed: {exc!r}"[:300]])
+    out = future.result()
     result = out["result"]
-    for name in out["folders"]:
-        top, who, *rest = name.split("/")
-        if top in ("autograded", "feedback") and who == student and rest in ([], [a]):
-            (course / top / who).joinpath(*rest).mkdir(parents=True, exist_ok=True)
     for top in ("autograded", "feedback"):
         folder = course / top / student / a
         intake.remove_tree(folder)
@@ -193,4 +212,8 @@ def received(course: Path, a: str, student: str, future, cancelled) -> Result:
                 parcel.write_tree(folder, out[top])
             except (parcel.ParcelError, OSError) as exc:
                 result.reasons.append(f"could not write {top}/ from the worker: {exc}"[:300])
+    for name in out["folders"]:  # as grading left them there, even empty
+        top, who, *rest = name.split("/")
+        if top in ("autograded", "feedback") and who == student and rest in ([], [a]):
+            (course / top / who).joinpath(*rest).mkdir(parents=True, exist_ok=True)
     return result
