@@ -123,7 +123,8 @@ def grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str]
                                               settings_of(args, notebooks))
             except (parcel.ParcelError, OSError) as exc:
                 raise ClusterError(str(exc)) from None
-        [shared_future] = client.scatter([shared], broadcast=True, hash=False)
+        [shared_future] = client.scatter([shared], workers=good, broadcast=True,
+                                          hash=False)
         del shared
         bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
         run = Run(client, args, course, notebooks, shared_future, known, good,

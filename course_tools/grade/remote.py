@@ -20,7 +20,7 @@ import threading
 from multiprocessing.util import Finalize
 from pathlib import Path
 
-from . import cgroups, parcel, sandbox, stale
+from . import cgroups, intake, parcel, sandbox, stale
 from .slots import SlotConfig, WorkerSlots, uid_range
 from .worker import Job, Result
 
@@ -117,7 +117,7 @@ class Host:
     def grade(self, sub: dict) -> dict:
         a, student = self.assignment, sub["student"]
         for top in ("submitted", "autograded", "feedback"):
-            shutil.rmtree(self.course / top / student, ignore_errors=True)
+            intake.remove_tree(self.course / top / student)  # deep trees too
         parcel.unpack_submission(self.course, a, sub)
         job = Job(str(self.course), a, student, str(self.snapshot), **self.settings["job"])
         hard_limit = self.settings["hard_limit"]
@@ -138,7 +138,7 @@ class Host:
             out[top], left = parcel.collect(folder, self.settings["max_back_bytes"])
             result.reasons.extend(left)
         for top in ("submitted", "autograded", "feedback"):
-            shutil.rmtree(self.course / top / student, ignore_errors=True)
+            intake.remove_tree(self.course / top / student)  # deep trees too
         return out
 
     @staticmethod
