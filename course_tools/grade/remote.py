@@ -21,7 +21,7 @@ from multiprocessing.util import Finalize
 from pathlib import Path
 
 from . import cgroups, intake, parcel, sandbox, stale
-from .slots import SlotConfig, WorkerSlots, uid_range
+from .slots import SlotConfig, WorkerSlots, WorkerStartError, uid_range
 from .worker import Job, Result
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,12 @@ def grade(course_parcel: dict, sub: dict) -> dict:
             _host = Host(course_parcel)
         elif _host.key != course_parcel["key"]:
             _host.prepare(course_parcel)  # another run or assignment: same slot
-        return _host.grade(sub)
+        try:
+            return _host.grade(sub)
+        except WorkerStartError:  # its slot would not start again: a fresh one next time
+            _host.close()
+            _host = None
+            raise
 
 
 def failure(job: Job, kind: str, hard_limit: int) -> Result:
@@ -130,9 +135,9 @@ class Host:
         result = got[0]
         out = {"result": result, "host": socket.gethostname(),
                # the folders grading left, even empty (as the local grader leaves them)
-               "folders": [f"{top}/{student}{sub}" for top in ("autograded", "feedback")
-                           for sub in ("", f"/{a}") if (self.course / top / student /
-                                                        sub.lstrip("/")).is_dir()]}
+               "folders": [f"{top}/{student}{tail}" for top in ("autograded", "feedback")
+                           for tail in ("", f"/{a}") if (self.course / top / student /
+                                                         tail.lstrip("/")).is_dir()]}
         for top in ("autograded", "feedback"):
             folder = self.course / top / student / a
             out[top], left = parcel.collect(folder, self.settings["max_back_bytes"])
