@@ -287,3 +287,35 @@ def test_workers_that_cannot_grade_are_refused_saying_why():
         assert parent.recv() == remote.DAEMON_FIX  # a nanny's worker, daemonic by default
     finally:
         proc.join(10)
+
+
+def test_the_hard_deadline_holds_on_a_worker(ga, tmp_path):
+    """A worker's task (no Dask needed to call it) kills a submission at the hard limit,
+    with the local grader's words, and its grading slot goes on with the next one."""
+    from course_tools.grade import cli, cluster, gradebook, remote
+
+    course = tmp_path / "course"
+    shutil.copytree(ga, course)
+    fx.ga_submit(course, "sleeper", "import time\ntime.sleep(600)\n")
+    args = cli.parse_args([fx.GA, "--course", str(course), "--cell-timeout", "120",
+                           "--hard-limit", "8"])
+    notebooks = [fx.GA]
+    gradebook.snapshot(f"sqlite:///{course / 'gradebook.db'}", tmp_path / "snapshot.db")
+    shared = parcel.course_parcel(course, fx.GA, tmp_path / "snapshot.db",
+                                  cluster.settings_of(args, notebooks))
+    try:
+        started = time.monotonic()
+        out = remote.grade(shared, parcel.pack_submission(course, fx.GA, "sleeper", notebooks,
+                                                          20 << 20))
+        assert time.monotonic() - started < 60
+        assert out["result"].status == "failed"
+        assert out["result"].reasons == [
+            "grading exceeded the hard limit of 8 s (everything killed)"]
+        out = remote.grade(shared, parcel.pack_submission(course, fx.GA, "alice", notebooks,
+                                                          20 << 20))
+        assert out["result"].status == "graded", out["result"].reasons
+        assert "ga.ipynb" in out["autograded"] and "ga.html" in out["feedback"]
+    finally:
+        if remote._host is not None:
+            remote._host.close()
+            remote._host = None
