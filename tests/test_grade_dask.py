@@ -195,7 +195,9 @@ def test_a_worker_killed_while_grading_costs_nobody_a_grade(cluster, ga, tmp_pat
                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not any("bwrap" in " ".join(_cmdline(p)) or "ipykernel" in " ".join(_cmdline(p))
+        # a student's kernel (its jail's PID 1) under the victim: it is grading (the
+        # probe's own jail runs bwrap, and imports ipykernel, too)
+        while not any("sandbox_init.py" in " ".join(_cmdline(p))
                       for p in _descendants(victim.pid)):
             assert run.poll() is None and time.monotonic() < deadline, "victim never graded"
             time.sleep(0.1)
@@ -208,6 +210,7 @@ def test_a_worker_killed_while_grading_costs_nobody_a_grade(cluster, ga, tmp_pat
         if victim.poll() is None:
             stop(victim, kill=True)
     assert run.returncode == 0, err[-3000:]
+    assert "3 worker(s)" in err and "refused" not in err, err[-3000:]
     got = rows(course)
     expected = {s: "3.0" for s in [*(f"slow{i}" for i in range(3)), "alice"]}
     expected.update(bob="0.0", carol="0.0", erin="0.0")
