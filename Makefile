@@ -153,9 +153,9 @@ outputs: env
 # (see course_tools/grade). Options: WORKERS=n FORCE=1 LMS=export.zip ROSTER=students.csv NO_SANDBOX=1,
 # anything else through GRADE_ARGS (course-grade --help).
 grade: env
-	@test -n "$(ASSIGNMENT)" || { echo "usage: make grade ASSIGNMENT=hw1 [WORKERS=n] [FORCE=1] [LMS=export.zip] [ROSTER=students.csv] [NO_SANDBOX=1]" >&2; exit 2; }
+	@test -n "$(ASSIGNMENT)" || { echo "usage: make grade ASSIGNMENT=hw1 [WORKERS=n] [FORCE=1] [LMS=export.zip] [ROSTER=students.csv] [NO_SANDBOX=1] [SCHEDULER=tcp://host:8786]" >&2; exit 2; }
 	$(BIN)/course-grade $(ASSIGNMENT) --course "$(CURDIR)" $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(FORCE),--force) $(if $(LMS),--lms "$(LMS)") $(if $(NO_SANDBOX),--no-sandbox) $(if $(ROSTER),--roster "$(ROSTER)") $(GRADE_ARGS)
+	  $(if $(FORCE),--force) $(if $(LMS),--lms "$(LMS)") $(if $(NO_SANDBOX),--no-sandbox) $(if $(ROSTER),--roster "$(ROSTER)") $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(GRADE_ARGS)
 
 # Student versions of the homework: release/<hw>/ regenerated from source/<hw>/
 # (solutions and hidden tests stripped). Commit the result; tests check it is current.

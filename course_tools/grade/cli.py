@@ -74,6 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-feedback", action="store_true", help="do not write feedback/")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code with YOUR rights, unconfined (not recommended)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                   help="grade on a Dask cluster: each submission on a worker machine, in "
+                        "its sandbox; this machine writes the results (see README)")
+    p.add_argument("--connect-timeout", type=float, default=10,
+                   help="seconds to reach the scheduler and find a worker (default 10)")
     return p.parse_args(argv)
 
 
@@ -122,7 +127,7 @@ def main(argv=None) -> int:
     if args.no_sandbox:
         print("WARNING: --no-sandbox: student code runs with your rights, with network "
               "access, no limits on processes or memory.", file=sys.stderr)
-    else:
+    elif not args.scheduler:  # on a cluster, each worker is probed instead
         why = sandbox.probe()
         if why:
             print(f"error: cannot sandbox student code here: {why}.\nRefusing to grade. "
@@ -145,8 +150,13 @@ def main(argv=None) -> int:
     if todo:
         peaks: list[int] = []
         try:
-            _grade(args, course, db_url, notebooks, todo, prints, state, peaks)
-        except WorkerStartError as exc:
+            if args.scheduler:
+                from . import cluster  # imports Dask: only here
+
+                cluster.grade(args, course, db_url, notebooks, todo, prints, state, peaks)
+            else:
+                _grade(args, course, db_url, notebooks, todo, prints, state, peaks)
+        except WorkerStartError as exc:  # cluster.ClusterError too
             print(f"error: {exc}; nothing more graded", file=sys.stderr)
             return 4
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
@@ -198,10 +208,74 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
         print(f"student code: {sandbox.confinement()}", file=sys.stderr)
     slots = None
     bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
-    verdict = verdicts.time_limit(a) if verdicts.applies(a) else 0
+    hard_limit = hard_limit_of(args, notebooks)
+    finish = recorder(course, db_url, a, prints, state, peaks, bar)
+
+    uid_lock = None
+    try:
+        gradebook.snapshot(db_url, run / "snapshot.db")
+        for s in todo:
+            for top in ("autograded", "feedback"):
+                intake.remove_tree(course / top / s / a)
+        uid_base, uid_lock = uid_range()
+        cfg = SlotConfig(run_dir=str(run), course_root=str(course), uid_base=uid_base,
+                         **slot_options(args, notebooks))
+        slots = WorkerSlots(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
+        jobs = [Job(str(course), a, s, str(run / "snapshot.db"), **job_options(args))
+                for s in todo]
+        slots.run(
+            jobs,
+            deadline_for=lambda job: hard_limit,
+            on_result=finish,
+            on_timeout=lambda job: finish(job, Result(job.student, "failed", [
+                f"grading exceeded the hard limit of {hard_limit} s (everything killed)"],
+                seconds=hard_limit)),
+            on_crash=lambda job: finish(job, Result(job.student, "failed", [
+                "the grading worker crashed (everything it started was killed)"])),
+        )
+    finally:
+        if slots is not None:
+            slots.close()
+        for cg in cgroups.named(f"{run.name}-"):  # normally gone already
+            cgroups.remove(cg)
+        bar.close()
+        shutil.rmtree(run, ignore_errors=True)
+        if uid_lock is not None:
+            uid_lock.close()  # the uid range is free for the next run
+        alive.close()
+
+
+def hard_limit_of(args, notebooks: list[str]) -> int:
+    """Seconds after which a submission's worker and all it started are killed."""
+    verdict = verdicts.time_limit(args.assignment) if verdicts.applies(args.assignment) else 0
     feedback = 0 if args.no_feedback else args.feedback_timeout
-    hard_limit = args.hard_limit or int(
+    return args.hard_limit or int(
         args.notebook_timeout * len(notebooks) + verdict + feedback + 120)
+
+
+def slot_options(args, notebooks: list[str]) -> dict:
+    """The kernels' limits (``SlotConfig`` less its run's folders and uids)."""
+    return dict(sandboxed=not args.no_sandbox,
+                memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
+                cpus=args.cpus,
+                disk_bytes=None if args.disk_mb is None else args.disk_mb << 20,
+                cpu_seconds=args.notebook_timeout * len(notebooks))
+
+
+def job_options(args) -> dict:
+    """A ``Job``'s settings (less its course, assignment, student and snapshot)."""
+    return dict(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                max_notebook_bytes=args.max_notebook_mb << 20,
+                max_autograded_bytes=args.max_autograded_mb << 20,
+                feedback=not args.no_feedback, max_feedback_bytes=args.max_feedback_mb << 20,
+                feedback_seconds=args.feedback_timeout,
+                memory_bytes=args.worker_memory_mb << 20)
+
+
+def recorder(course: Path, db_url: str, a: str, prints: dict, state: dict, peaks: list[int],
+             bar):
+    """``finish(job, result)``: one student's result into the gradebook, the resume
+    state and the progress bar (in this process, one student at a time)."""
 
     def finish(job: Job, result: Result) -> None:
         """Only numbers and short words from the worker: never a notebook."""
@@ -226,46 +300,7 @@ def _grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str
         report.save_state(course, a, state)
         bar.update(1)
 
-    uid_lock = None
-    try:
-        gradebook.snapshot(db_url, run / "snapshot.db")
-        for s in todo:
-            for top in ("autograded", "feedback"):
-                intake.remove_tree(course / top / s / a)
-        uid_base, uid_lock = uid_range()
-        cfg = SlotConfig(run_dir=str(run), course_root=str(course), uid_base=uid_base,
-                         sandboxed=not args.no_sandbox,
-                         memory_bytes=args.memory_mb << 20, max_processes=args.max_processes,
-                         cpus=args.cpus,
-                         disk_bytes=None if args.disk_mb is None else args.disk_mb << 20,
-                         cpu_seconds=args.notebook_timeout * len(notebooks))
-        slots = WorkerSlots(max(1, min(args.workers, len(todo))), cfg, run_id=run.name)
-        jobs = [Job(str(course), a, s, str(run / "snapshot.db"), args.cell_timeout,
-                    args.notebook_timeout, args.max_notebook_mb << 20,
-                    max_autograded_bytes=args.max_autograded_mb << 20,
-                    feedback=not args.no_feedback, max_feedback_bytes=args.max_feedback_mb << 20,
-                    feedback_seconds=args.feedback_timeout,
-                    memory_bytes=args.worker_memory_mb << 20) for s in todo]
-        slots.run(
-            jobs,
-            deadline_for=lambda job: hard_limit,
-            on_result=finish,
-            on_timeout=lambda job: finish(job, Result(job.student, "failed", [
-                f"grading exceeded the hard limit of {hard_limit} s (everything killed)"],
-                seconds=hard_limit)),
-            on_crash=lambda job: finish(job, Result(job.student, "failed", [
-                "the grading worker crashed (everything it started was killed)"])),
-        )
-    finally:
-        if slots is not None:
-            slots.close()
-        for cg in cgroups.named(f"{run.name}-"):  # normally gone already
-            cgroups.remove(cg)
-        bar.close()
-        shutil.rmtree(run, ignore_errors=True)
-        if uid_lock is not None:
-            uid_lock.close()  # the uid range is free for the next run
-        alive.close()
+    return finish
 
 
 if __name__ == "__main__":

@@ -1,0 +1,324 @@
+"""Grading on a Dask cluster (issue 19): a real ``dask scheduler`` and two ``dask worker``
+processes on 127.0.0.1 grade the generated course (tests/support/course.py) through
+``course-grade --scheduler``: the same CSV, files and gradebook as the local grader,
+a worker killed mid-task costs nobody a grade, an unreachable scheduler is an error
+within seconds, and without ``--scheduler`` nothing of Dask is imported."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from nbgrader.api import Gradebook
+
+from course_tools.grade import parcel, stale
+from tests.support import course as fx
+from tests.support.sandboxing import sandbox_required  # noqa: F401 - a fixture
+
+pytestmark = [pytest.mark.start_method_independent, pytest.mark.usefixtures("sandbox_required")]
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
+UP_WITHIN = 60  # seconds for a scheduler or worker to come up on a busy machine
+SLOW = fx.GA_CORRECT + "import time\ntime.sleep(4)\n"
+CLASS = {  # student -> answer: right, wrong, crashing the kernel, a memory bomb
+    "alice": fx.GA_CORRECT, "bob": "def square(x):\n    return x + x\n",
+    "carol": "import os\nos._exit(1)\n",
+    "erin": "hog = []\nwhile True:\n    hog.append(b'x' * (64 << 20))\n",
+}
+
+
+def env() -> dict:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+            "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    with log.open("wb") as fh:
+        return subprocess.Popen([str(BIN / "dask"), *args], stdout=fh, stderr=subprocess.STDOUT,
+                                cwd=REPO, env=env(), start_new_session=True)
+
+
+def stop(proc: subprocess.Popen, kill: bool = False) -> None:
+    """The process and everything it started (its grading slot, kernels), however deep;
+    multiprocessing's resource trackers are left to unlink the semaphores of the killed
+    and end by themselves."""
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.Error:
+        family = []
+    trackers = [p for p in family if "resource_tracker" in " ".join(_cmdline(p))]
+    if not kill:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+    for p in family:
+        if p not in trackers:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+    psutil.wait_procs(family, timeout=10)
+    proc.wait(10)
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def wait_for(what: str, log: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + UP_WITHIN
+    while what not in log.read_text(errors="replace"):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+
+
+def add_worker(address: str, logs: Path, name: str) -> subprocess.Popen:
+    log = logs / f"{name}.log"
+    proc = start(["worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                  "--name", name], log)
+    wait_for("Registered to", log, proc)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("dask")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [start(["scheduler", "--host", "127.0.0.1", "--port", str(port),
+                    "--no-dashboard"], logs / "scheduler.log")]
+    try:
+        wait_for("Scheduler at", logs / "scheduler.log", procs[0])
+        procs += [add_worker(address, logs, f"w{i}") for i in (1, 2)]
+        yield address, logs
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        stale.clean()  # what a killed worker's grading run left
+
+
+@pytest.fixture(scope="module")
+def ga(tmp_path_factory):
+    """The generated course with CLASS submitted (made once, copied by each test)."""
+    root = fx.ga_course(tmp_path_factory.mktemp("ga") / "course")
+    for student, answer in CLASS.items():
+        fx.ga_submit(root, student, answer)
+    return root
+
+
+def grade(course: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "course-grade"), fx.GA, "--course", str(course),
+                           "--cell-timeout", "20", *args], cwd=course, env=env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def rows(course: Path) -> dict[str, dict]:
+    with (course / "grades" / f"{fx.GA}.csv").open() as fh:
+        return {r["student_id"]: {k: v for k, v in r.items() if k != "seconds"}
+                for r in csv.DictReader(fh)}
+
+
+def files(course: Path, top: str) -> dict[str, bytes | None]:
+    """Every file and folder under ``top``, notebooks without execution times."""
+    out = {}
+    for path in sorted((course / top).rglob("*")):
+        key = str(path.relative_to(course))
+        if path.is_dir():
+            out[key] = None
+        elif path.suffix == ".ipynb":
+            out[key] = b"\n".join(line for line in path.read_bytes().splitlines()
+                                  if b'"iopub.' not in line and b'"shell.' not in line)
+        else:
+            out[key] = path.read_bytes()
+    return out
+
+
+def scores(course: Path) -> dict[str, float]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.student.id: s.score for s in gb.find_assignment(fx.GA).submissions}
+
+
+def test_cluster_grades_as_the_local_grader_and_resumes(cluster, ga, tmp_path):
+    address, _ = cluster
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    shutil.copytree(ga, local)
+    shutil.copytree(ga, remote)
+    # the local run, in a process that then shows it never imported Dask
+    code = (f"import sys; from course_tools.grade import cli\n"
+            f"rc = cli.main(['{fx.GA}', '--course', '{local}', '--cell-timeout', '20'])\n"
+            "assert rc == 0, rc\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('distributed', 'dask')]\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=local, env=env(),
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_cluster = grade(remote, "--scheduler", address)
+    assert on_cluster.returncode == 0, on_cluster.stderr[-3000:]
+    assert "2 worker(s)" in on_cluster.stderr
+    assert rows(remote) == rows(local)
+    assert rows(remote)["alice"]["score"] == "3.0" and rows(remote)["carol"]["status"] == "failed"
+    assert scores(remote) == scores(local)
+    for top in ("autograded", "feedback"):
+        assert files(remote, top) == files(local, top), top
+    again = grade(remote, "--scheduler", address)
+    assert again.returncode == 0 and "0 to grade" in again.stderr, again.stderr[-2000:]
+
+
+def test_a_worker_killed_while_grading_costs_nobody_a_grade(cluster, ga, tmp_path):
+    address, logs = cluster
+    course = tmp_path / "course"
+    shutil.copytree(ga, course)
+    for i in range(3):  # slow, so that the victim is busy when killed
+        fx.ga_submit(course, f"slow{i}", SLOW)
+    victim = add_worker(address, logs, "victim")
+    run = subprocess.Popen([str(BIN / "course-grade"), fx.GA, "--course", str(course),
+                            "--cell-timeout", "20", "--scheduler", address], cwd=course,
+                           env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        # a student's kernel (its jail's PID 1) under the victim: it is grading (the
+        # probe's own jail runs bwrap, and imports ipykernel, too)
+        while not any("sandbox_init.py" in " ".join(_cmdline(p))
+                      for p in _descendants(victim.pid)):
+            assert run.poll() is None and time.monotonic() < deadline, "victim never graded"
+            time.sleep(0.1)
+        stop(victim, kill=True)  # the machine is gone: its slot and kernel with it
+        out, err = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
+        if victim.poll() is None:
+            stop(victim, kill=True)
+    assert run.returncode == 0, err[-3000:]
+    assert "3 worker(s)" in err and "refused" not in err, err[-3000:]
+    got = rows(course)
+    expected = {s: "3.0" for s in [*(f"slow{i}" for i in range(3)), "alice"]}
+    expected.update(bob="0.0", carol="0.0", erin="0.0")
+    assert {s: r["score"] for s, r in got.items()} == expected, out
+    assert all(r["status"] == "graded" for s, r in got.items() if s == "alice" or
+               s.startswith("slow")), out
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        subs = [s.student.id for s in gb.find_assignment(fx.GA).submissions]
+    assert sorted(subs) == sorted(expected)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def test_an_unreachable_scheduler_is_an_error_within_seconds(ga, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(ga, course)
+    started = time.monotonic()
+    done = grade(course, "--scheduler", f"tcp://127.0.0.1:{free_port()}",
+                 "--connect-timeout", "2", timeout=60)
+    assert done.returncode == 4
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in done.stderr, done.stderr
+    assert time.monotonic() - started < 20
+    assert not (course / "grades" / f"{fx.GA}.csv").exists()
+
+
+def test_what_travels_is_bounded_and_cannot_leave_the_students_folder(tmp_path):
+    course = tmp_path / "course"
+    folder = course / "submitted" / "eve" / "hw1"
+    folder.mkdir(parents=True)
+    with (folder / "big.ipynb").open("wb") as fh:
+        fh.truncate(50 << 20)
+    (folder / "link.ipynb").symlink_to("/etc/passwd")
+    (folder / "ok.ipynb").write_text("{}")
+    (folder / "timestamp.txt").write_text(fx.TIMESTAMP)
+    sub = parcel.pack_submission(course, "hw1", "eve", ["big", "link", "ok"], 20 << 20)
+    assert sub["files"] == {"big.ipynb": 50 << 20, "ok.ipynb": b"{}"}
+    assert sub["timestamp"] == "2026-11-26 12:00:00.000000 UTC"
+    worker = tmp_path / "worker"
+    parcel.unpack_submission(worker, "hw1", sub)
+    big = worker / "submitted" / "eve" / "hw1" / "big.ipynb"
+    assert big.stat().st_size == 50 << 20 and big.stat().st_blocks == 0
+    for name in ("../x", "/etc/x", "a/../../x", ""):
+        with pytest.raises(parcel.ParcelError):
+            parcel.write_tree(tmp_path / "out", {name: (0o644, b"x")})
+    (tmp_path / "out" / "d").symlink_to(tmp_path)
+    with pytest.raises(parcel.ParcelError):
+        parcel.write_tree(tmp_path / "out", {"d/x": (0o644, b"x")})
+    assert not (tmp_path / "x").exists()
+    got, left = parcel.collect(folder, 1 << 20)
+    assert set(got) == {"ok.ipynb", "timestamp.txt"} and left  # big one left out, link never
+
+
+def _probe_in_daemon(conn) -> None:
+    from course_tools.grade import remote
+
+    conn.send(remote.probe(remote.code_version(), sandboxed=False))
+
+
+def test_workers_that_cannot_grade_are_refused_saying_why():
+    import multiprocessing as mp
+
+    from course_tools.grade import remote
+
+    assert remote.probe(remote.code_version(), sandboxed=False) is None
+    assert "course code differs" in remote.probe("0123456789abcdef", sandboxed=False)
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_probe_in_daemon, args=(child,), daemon=True)
+    proc.start()
+    try:
+        assert parent.poll(60), "the probe did not answer"
+        assert parent.recv() == remote.DAEMON_FIX  # a nanny's worker, daemonic by default
+    finally:
+        proc.join(10)
+
+
+def test_the_hard_deadline_holds_on_a_worker(ga, tmp_path):
+    """A worker's task (no Dask needed to call it) kills a submission at the hard limit,
+    with the local grader's words, and its grading slot goes on with the next one."""
+    from course_tools.grade import cli, cluster, gradebook, remote
+
+    course = tmp_path / "course"
+    shutil.copytree(ga, course)
+    fx.ga_submit(course, "sleeper", "import time\ntime.sleep(600)\n")
+    args = cli.parse_args([fx.GA, "--course", str(course), "--cell-timeout", "120",
+                           "--hard-limit", "8"])
+    notebooks = [fx.GA]
+    gradebook.snapshot(f"sqlite:///{course / 'gradebook.db'}", tmp_path / "snapshot.db")
+    shared = parcel.course_parcel(course, fx.GA, tmp_path / "snapshot.db",
+                                  cluster.settings_of(args, notebooks))
+    try:
+        started = time.monotonic()
+        out = remote.grade(shared, parcel.pack_submission(course, fx.GA, "sleeper", notebooks,
+                                                          20 << 20))
+        assert time.monotonic() - started < 60
+        assert out["result"].status == "failed"
+        assert out["result"].reasons == [
+            "grading exceeded the hard limit of 8 s (everything killed)"]
+        out = remote.grade(shared, parcel.pack_submission(course, fx.GA, "alice", notebooks,
+                                                          20 << 20))
+        assert out["result"].status == "graded", out["result"].reasons
+        assert "ga.ipynb" in out["autograded"] and "ga.html" in out["feedback"]
+    finally:
+        if remote._host is not None:
+            remote._host.close()
+            remote._host = None
