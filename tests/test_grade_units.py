@@ -248,6 +248,10 @@ def test_the_next_run_cleans_what_a_killed_run_left(tmp_path):
     gone = Path(tempfile.mkdtemp(prefix=stale.PREFIX, dir=stale.RUNS))
     (gone / stale.LOCK).touch()
     alive = Path(tempfile.mkdtemp(prefix=stale.PREFIX, dir=stale.RUNS))
+    # a sandbox probe killed halfway, and one running now
+    old_probe = Path(tempfile.mkdtemp(prefix=f"{stale.PREFIX}probe-", dir=stale.RUNS))
+    os.utime(old_probe, (time.time() - stale.PROBE_AGE - 60,) * 2)
+    new_probe = Path(tempfile.mkdtemp(prefix=f"{stale.PREFIX}probe-", dir=stale.RUNS))
     held = stale.hold(alive)
     env = {**os.environ, sandbox.MARKER: f"{gone.name}-0"}
     launcher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
@@ -257,7 +261,10 @@ def test_the_next_run_cleans_what_a_killed_run_left(tmp_path):
         assert launcher.wait(10) is not None
         assert not gone.exists() and alive.exists()
         assert all(not c.exists() for c in caps)
+        assert not old_probe.exists() and new_probe.exists()
     finally:
+        shutil.rmtree(new_probe, ignore_errors=True)
+        shutil.rmtree(old_probe, ignore_errors=True)
         launcher.kill()
         held.close()
         shutil.rmtree(alive, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import time
 from pathlib import Path
 
 from courselib.procs import kill_all, marked
@@ -20,6 +21,7 @@ from .sandbox import MARKER
 RUNS = Path("/tmp")
 PREFIX = "course-grade-"
 LOCK = "active.lock"
+PROBE_AGE = 600  # s: a sandbox probe folder older than this was left by a killed probe
 
 
 def hold(run: Path):
@@ -33,7 +35,12 @@ def clean() -> list[str]:
     """Remove what runs that are gone left behind; the names of those runs."""
     cleaned = []
     for run in sorted(RUNS.glob(f"{PREFIX}*")):
-        if not run.is_dir() or run.name.startswith(f"{PREFIX}probe-") or run.is_symlink():
+        if not run.is_dir() or run.is_symlink():
+            continue
+        if run.name.startswith(f"{PREFIX}probe-"):
+            # a probe takes seconds; one this old was killed halfway (it holds no lock)
+            if time.time() - run.stat().st_mtime > PROBE_AGE:
+                shutil.rmtree(run, ignore_errors=True)
             continue
         if not (run / LOCK).exists():
             continue  # starting up, or not a run of this grader: not ours to judge
