@@ -10,7 +10,10 @@ Prints both wall times, the ratio, and how long the deadlocking students took.
 
 ``--homework hw1``: the real homework 1 with N honest (correct) submissions
 (``--homework ga``: the generated course's), graded by course-grade only (what ``make grade ASSIGNMENT=hw1`` does, feedback off):
-the figure to compare before and after a change to the grader.
+the figure to compare before and after a change to the grader. With ``--versus-plain``
+the same submissions are also graded by plain sequential ``nbgrader autograde`` (which
+the course's config sandboxes and scores by the grading run, like course-grade), one
+after the other in the same run, and the ratio is printed (issue 17: at least 1.8x).
 
 Target (issue 8): at least 1.7x faster on 2 cores; a deadlock costs no more than
 the configured cell timeout. Feedback is off on both sides (plain autograde does
@@ -74,6 +77,8 @@ def main() -> int:
     p.add_argument("--cell-timeout", type=int, default=10)
     p.add_argument("--homework", choices=["hw1", "ga"],
                    help="grade N correct submissions of this homework with course-grade only")
+    p.add_argument("--versus-plain", action="store_true",
+                   help="with --homework: also grade with plain sequential nbgrader autograde")
     p.add_argument("--keep", action="store_true", help="keep the generated courses")
     p.add_argument("--ours-first", action="store_true",
                    help="run course-grade before nbgrader (to see any order/load bias)")
@@ -159,6 +164,16 @@ def bench_homework(args) -> int:
                 fx.submit(course, args.homework, f"s{i:02d}",
                           fx.submission(release_nb, args.homework, "correct"))
         bindir = Path(sys.executable).parent
+        plain_s = None
+        if args.versus_plain:
+            plain = tmp / "plain"
+            shutil.copytree(course, plain)
+            plain_s, plain_proc = timed([str(bindir / "nbgrader"), "autograde", args.homework],
+                                        plain)
+            if plain_proc.returncode != 0:
+                print(f"nbgrader autograde exited {plain_proc.returncode}:\n"
+                      f"{plain_proc.stderr[-3000:]}", file=sys.stderr)
+                return 1
         cpu_before = _children_cpu()
         secs, proc = timed([str(bindir / "course-grade"), args.homework, "--course", str(course),
                             "--workers", str(args.workers), "--no-feedback"], course)
@@ -177,6 +192,10 @@ def bench_homework(args) -> int:
               f"submission max {max(per):5.1f} s, mean {sum(per) / len(per):5.1f} s; "
               f"scores {', '.join(scores)}")
         print(f"  CPU time of everything it ran (less sensitive to load): {cpu:7.1f} s")
+        if plain_s is not None:
+            print(f"  plain sequential nbgrader autograde (sandboxed, same checks): "
+                  f"{plain_s:7.1f} s; ratio {plain_s / secs:.2f}x (target >= 1.8x on 2 cores); "
+                  f"load average at the end {os.getloadavg()[0]:.1f}")
         return 0 if len(scores) == 1 else 1
     finally:
         if args.keep:
