@@ -24,7 +24,7 @@ export PATH := $(BIN):$(PATH)
 PYTHON ?= $(shell scripts/find-python.sh)
 
 STAMP := $(ENV_DIR)/.mp-course-installed
-PYTEST := $(BIN)/python -m pytest
+PYTEST := $(BIN)/python -m pytest -rs
 START_METHODS := spawn,forkserver,fork
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=120 \

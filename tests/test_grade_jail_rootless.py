@@ -21,7 +21,11 @@ from pathlib import Path
 import pytest
 
 from course_tools.grade import jail, sandbox
-from tests.support.sandboxing import sandbox_required  # noqa: F401 - fixture
+from tests.support.sandboxing import (
+    checkout_usable_by,
+    sandbox_required,  # noqa: F401 - fixture
+    unusable_checkout,
+)
 
 pytestmark = [pytest.mark.start_method_independent, pytest.mark.timeout(180),
               pytest.mark.usefixtures("sandbox_required")]
@@ -152,6 +156,8 @@ def teacher_home():
     except KeyError:
         pytest.fail(f"no user {TEACHER!r} on this machine to test the sandbox without root",
                     pytrace=False)
+    if not checkout_usable_by(user.pw_uid):
+        pytest.skip(unusable_checkout(user.pw_uid, f"the teacher {TEACHER!r}"))
     base = Path(tempfile.mkdtemp(prefix="jail-rootless-", dir="/tmp"))
     base.chmod(0o755)
     home = base / "home"

@@ -27,6 +27,7 @@ from notebook_cells import writefile_source
 from hwcheck import spec
 from hwcheck.isolated import run_isolated, runner_command
 from tests.support.course import ROOT, SAMPLES, solution_text
+from tests.support.sandboxing import checkout_usable_by, unusable_checkout
 
 FORGERY = SAMPLES / "forgery"
 MODULE = {"hw1": "hw1_solution", "hw2": "hw2_solution", "hw3": "hw3_server"}
@@ -38,6 +39,10 @@ PROLOGUES = ("writes_report", "patches_checker", "hides_failures")
 STUDENT_UID = 65534
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 NOT_ROOT = "not root: the student's code runs as this user (no uid to drop to)"
+# the student's code runs as STUDENT_UID where that user can run this checkout outside a
+# jail (not from a checkout under a 0700 folder: then as root, like a non-root run)
+DROP = AS_ROOT and checkout_usable_by(65534)
+NO_DROP = NOT_ROOT if not AS_ROOT else unusable_checkout(65534, "the student uid")
 
 pytestmark = pytest.mark.start_method_independent
 
@@ -74,7 +79,7 @@ def run_verdict(assignment: str, folder: Path, timeout: float = 600, **env: str)
     """The verdict command as the grader runs it; its JSON, read from the pipe."""
     argv, full_env = runner_command()
     argv = [*argv[:-1], "hwcheck.verdict", assignment, str(folder)]
-    if AS_ROOT:
+    if DROP:
         argv += ["--student-uid", str(STUDENT_UID), "--student-gid", str(STUDENT_UID)]
     r, w = os.pipe()
     data = bytearray()
@@ -123,7 +128,7 @@ def assert_plain_words(result: dict) -> None:
 def test_reference_passes_every_question(tmp_path, assignment):
     result = run_verdict(assignment, answer(tmp_path, assignment, reference(assignment)))
     assert passed(result) == set(QUESTIONS[assignment]), result
-    assert result["student_uid"] == (STUDENT_UID if AS_ROOT else None)
+    assert result["student_uid"] == (STUDENT_UID if DROP else None)
     for r in result["questions"].values():
         assert r["checks"] and all(c["passed"] for c in r["checks"])
 
@@ -178,7 +183,7 @@ def test_a_killed_checker_leaves_no_report_to_forge(method):
         (folder / "hw1_solution.py").write_text(text)
         argv, env = runner_command()
         user = ["setpriv", f"--reuid={STUDENT_UID}", f"--regid={STUDENT_UID}",
-                "--clear-groups"] if AS_ROOT else []
+                "--clear-groups"] if DROP else []
         done = subprocess.run([*user, argv[0], *argv[1:-2], "-c", KILLED_CHECKER, str(folder),
                                method], env=env, cwd=folder, capture_output=True, text=True,
                               timeout=120)
@@ -245,8 +250,8 @@ def test_pickle_bombs_are_refused_unloaded(tmp_path, assignment):
 
 
 def test_student_code_runs_as_the_student_uid():
-    if not AS_ROOT:
-        pytest.skip(NOT_ROOT)
+    if not DROP:
+        pytest.skip(NO_DROP)
     folder = Path(tempfile.mkdtemp(prefix="hwcheck-uid-"))  # not under pytest's 0700 tmp
     try:
         folder.chmod(0o755)

@@ -5,6 +5,7 @@ skipped, with the reason)."""
 
 from __future__ import annotations
 
+import functools
 import os
 
 import pytest
@@ -24,3 +25,28 @@ def sandbox_required():
     pytest.fail(f"the grader's sandbox does not work on this machine: {why}. Fix that, or "
                 f"run the tests with {OPT_OUT}=skip to skip the sandboxed grader tests.",
                 pytrace=False)
+
+
+@functools.lru_cache(maxsize=None)
+def checkout_usable_by(uid: int) -> bool:
+    """Whether user ``uid`` can run this checkout's Python and import its packages
+    outside the jail. Not from a checkout under a folder only its owner may enter
+    (a 0700 home): there the grader mounts what a kernel needs into the jail, but a
+    test that runs code as another user *outside* the jail cannot."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+             sys.executable, "-I", "-c", "import hwcheck"],
+            cwd="/", capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def unusable_checkout(uid: int, who: str) -> str:
+    return (f"{who} (uid {uid}) cannot run this checkout's Python outside the jail: the "
+            "checkout is under a folder only its owner may enter; the jailed grading tests "
+            "cover this checkout")
