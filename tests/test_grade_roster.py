@@ -163,3 +163,28 @@ def test_grades_travel_as_numbers_and_every_submission_gets_its_time(tmp_path):
         assert ada.notebooks[0].comments[0].auto_comment == "No response."
         assert (bob.score, bob.timestamp) == (0, datetime(2026, 11, 27))
         assert not any(g.needs_manual_grade for g in bob.notebooks[0].grades)
+
+
+def test_a_submission_placed_by_hand_gets_the_timestamp_file_collect_would_write(tmp_path):
+    """formgrader takes a submission as autograded only when the gradebook's time equals
+    its timestamp.txt's: one placed by hand gets that file, with its file time."""
+    from course_tools.grade.gradebook import file_time, record_file_time, submitted_timestamp
+
+    by_hand = tmp_path / "by_hand"
+    by_hand.mkdir()
+    (by_hand / "hw1.ipynb").write_text("{}")
+    os.utime(by_hand / "hw1.ipynb", (1_780_000_000, 1_780_000_000))
+    record_file_time(by_hand)
+    assert submitted_timestamp(by_hand) == file_time(by_hand) == FILE_TIME
+    collected = tmp_path / "collected"
+    collected.mkdir()
+    (collected / "hw1.ipynb").write_text("{}")
+    (collected / "timestamp.txt").write_text("2026-11-26 12:00:00.000000 UTC")
+    record_file_time(collected)
+    assert (collected / "timestamp.txt").read_text() == "2026-11-26 12:00:00.000000 UTC"
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "hw1.ipynb").write_text("{}")
+    (linked / "timestamp.txt").symlink_to(tmp_path / "elsewhere")
+    record_file_time(linked)
+    assert not (tmp_path / "elsewhere").exists()

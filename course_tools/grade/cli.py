@@ -139,6 +139,8 @@ def main(argv=None) -> int:
     if args.student:
         students = [s for s in students if s in set(args.student)]
     state = report.load_state(course, a)
+    for s in students:  # before the fingerprints: the file is part of the submission
+        gradebook.record_file_time(course / "submitted" / s / a)
     prints = {s: intake.fingerprint(course, a, s) for s in students}
     todo = [s for s in students
             if args.force or state.get(s, {}).get("fingerprint") != prints[s]]

@@ -113,6 +113,22 @@ def file_time(folder: Path) -> datetime | None:
     return datetime.fromtimestamp(newest, timezone.utc).replace(tzinfo=None)
 
 
+def record_file_time(folder: Path) -> None:
+    """A submission with no ``timestamp.txt`` (placed by hand, not by nbgrader's
+    collect) gets one with its file time, as collect would write it: formgrader takes a
+    submission as autograded only when the gradebook's time equals this file's."""
+    when = None if os.path.lexists(folder / "timestamp.txt") else file_time(folder)
+    if when is None:
+        return
+    try:
+        fd = os.open(folder / "timestamp.txt",
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+
+
 def submission_time(folder: Path) -> datetime | None:
     """The time nbgrader would record (``timestamp.txt``), else the file time: every
     graded submission shows a time in formgrader."""
