@@ -6,7 +6,8 @@ saw (listening on every interface, a process per client instead of the pool's wo
 one answer for several lines, a server that never stops: q5 only, nothing cascades), and
 the same file gets the same grade every time.
 
-The samples are tests/submissions/fair/hw3/; each is graded the verdict's way
+The samples are tests/submissions/fair/hw3/ and, for four stage mistakes, the stage
+samples of tests/submissions/hw3/ (tests/support/fairness.py's REUSED); each is graded the verdict's way
 (:func:`hwcheck.verdict.judge`), its five questions side by side.
 """
 
@@ -19,7 +20,7 @@ import pytest
 from hwcheck import checker
 from hwcheck.limits import TIME_SCALE_ENV
 from hwcheck.questions import QUESTIONS
-from tests.support.fairness import FAIR, cells, lost, problems, samples
+from tests.support.fairness import cells, lost, problems, sample_path, samples
 from tests.support.fairness import grade as grade_sample
 
 OK = samples("hw3", "ok")
@@ -100,7 +101,7 @@ def test_the_public_check_warns_first(tmp_path, monkeypatch, sample):
     a client for every worker would wake each blocking accept() and hide the mistake)."""
     monkeypatch.setenv(TIME_SCALE_ENV, "0.5")
     (question, words), = BUGS[sample].items()
-    shutil.copy(FAIR / "hw3" / f"{sample}.py", tmp_path / "hw3_server.py")
+    shutil.copy(sample_path("hw3", sample), tmp_path / "hw3_server.py")
     q = QUESTIONS["hw3"][question]
     found = checker.run(q, q.public[0], tmp_path)["problems"]
     assert found and words in found[0], found

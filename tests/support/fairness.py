@@ -14,9 +14,25 @@ FAIR = SAMPLES / "fair"
 MODULE = {"hw1": "hw1_solution", "hw2": "hw2_solution", "hw3": "hw3_server"}
 
 
+# hw3's stage samples (tests/submissions/hw3/) that are classic mistakes too: the fair
+# set grades them under the name bug_<stage sample>, without a copy of its own
+REUSED = {"hw3": ["crash_utf8", "main_process_io", "one_at_a_time", "recv_is_a_line"]}
+
+
 def samples(assignment: str, kind: str) -> list[str]:
     """The names of ``assignment``'s fair samples of ``kind`` ("ok" or "bug")."""
-    return sorted(p.stem for p in (FAIR / assignment).glob(f"{kind}_*.py"))
+    names = [p.stem for p in (FAIR / assignment).glob(f"{kind}_*.py")]
+    if kind == "bug":
+        names += [f"bug_{name}" for name in REUSED.get(assignment, [])]
+    return sorted(names)
+
+
+def sample_path(assignment: str, sample: str) -> Path:
+    """Where sample ``sample`` of ``assignment`` lives (a fair sample, or a reused one)."""
+    own = FAIR / assignment / f"{sample}.py"
+    if own.exists() or sample.removeprefix("bug_") not in REUSED.get(assignment, []):
+        return own
+    return SAMPLES / assignment / f"{sample.removeprefix('bug_')}.py"
 
 
 def grade(tmp_path: Path, assignment: str, sample: str) -> dict[str, dict]:
@@ -24,7 +40,7 @@ def grade(tmp_path: Path, assignment: str, sample: str) -> dict[str, dict]:
     side by side: independent checker runs that mostly wait. {question: its result}."""
     folder = tmp_path / sample
     folder.mkdir(parents=True)
-    (folder / f"{MODULE[assignment]}.py").write_text((FAIR / assignment / f"{sample}.py").read_text())
+    (folder / f"{MODULE[assignment]}.py").write_text(sample_path(assignment, sample).read_text())
     table = questions(assignment)
     with ThreadPoolExecutor(len(table)) as pool:
         running = {n: pool.submit(judge, n, q, folder, None, None) for n, q in table.items()}
