@@ -18,7 +18,7 @@ run also has a classic mistake of stages 2 to 4, which loses exactly its questio
 never-stopping server of stage 5: tests/test_fairness_hw3.py, at the verdict's level).
 
 And a student's score does not depend on who is graded beside them (issue 16): hw1's
-run starts with a submission that keeps eight busy loops running for 90 s, so the
+run starts with a submission that keeps eight busy loops running for 40 s, so the
 honest and the other submissions are graded beside it; each kernel (and each grading
 run) may use one core at once (a cgroup CPU quota), so they get what they deserve.
 """
@@ -48,7 +48,7 @@ PARTLY = {"hw1": ("hw1/partly_right.py", 3.0), "hw2": ("hw2/unlocked.py", 4.0),
 DIFFERED = "the in-notebook check passed but the grading run failed"
 HOG = """import subprocess, sys, time
 spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(8)]
-time.sleep(90)
+time.sleep(40)
 """
 # fairness samples graded here too: {sample: {question it loses: words of its feedback}}
 FAIR_SAMPLES = {

@@ -58,5 +58,16 @@ def cells(result: dict, names) -> set[str]:
     return {cell for n in names for cell in result[n]["cells"]}
 
 
+def deserved(result: dict, bugs: dict, sample: str) -> set[str]:
+    """The cells ``sample`` should lose: those of the questions its mistake breaks
+    (``bugs``: sample -> {question: words}), none for a correct sample."""
+    return cells(result, bugs.get(sample, {}))
+
+
+# "the same file gets the same grade": each sample is graded this many more times,
+# every run checked against what it deserves (with the fair set's own run, three in all)
+REPEATS = 2
+
+
 def problems(result: dict) -> dict[str, list[str]]:
     return {q: r["problems"] for q, r in result.items()}
