@@ -26,10 +26,26 @@ FOLDER --fd N`` runs every hidden check outside the student's kernel
 
 ``context`` and ``start_method`` are the course's (:mod:`courselib.startmethod`): a
 homework notebook and the modules it writes need nothing else from the course.
+
+The names are loaded on first use (PEP 562): every process a check starts imports
+this package to reach its own target (:mod:`hwcheck.child`), and needs none of them.
 """
 
-from courselib.startmethod import context, start_method
-from hwcheck.checker import Checker, CheckFailed, check, require_answered, show
+import importlib
 
-__all__ = ["CheckFailed", "Checker", "check", "context", "require_answered", "show",
-           "start_method"]
+_HOME = {"context": "courselib.startmethod", "start_method": "courselib.startmethod",
+         **dict.fromkeys(["Checker", "CheckFailed", "check", "require_answered", "show"],
+                         "hwcheck.checker")}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'hwcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOME[name]), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})

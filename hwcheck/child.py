@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import multiprocessing
 import os
 import sys
@@ -56,7 +57,9 @@ def enter(student: Student):
                                   else student.uid)
     hardening.dumpable_again()
     for package in ("hwcheck", "courselib"):
-        root = str(Path(sys.modules[package].__file__).resolve().parents[1])
+        # found (not imported: a child needs little of them) before the student's folder
+        # is on sys.path, so this is the course's own copy
+        root = str(Path(importlib.util.find_spec(package).origin).resolve().parents[1])
         if root not in sys.path:
             sys.path.append(root)
     if student.folder not in sys.path:

@@ -1,5 +1,5 @@
 """Run one check in a fresh, bounded Python process: the checker
-(``python -I -m hwcheck.runner --fd N SPEC``, :mod:`hwcheck.runner`).
+(``python -I -m hwcheck --fd N SPEC``, :mod:`hwcheck.runner`).
 
 Why a separate process: a student's deadlock must not freeze the notebook (or the
 autograder), and every process the student started must be ended when time is up.
@@ -32,7 +32,8 @@ from courselib.procs import is_mp_helper, kill_all, kill_session, kill_tree, mar
 from courselib.startmethod import start_method
 from hwcheck import limits, reportfd, spec
 
-RUNNER = "hwcheck.runner"
+# the package's __main__ (hwcheck/__main__.py): spawn children then skip re-importing it
+RUNNER = "hwcheck"
 # Set, with a value unique to the run, in the runner's environment: every process the
 # student's code starts inherits it, so what is left behind can be found on any platform.
 RUN_MARK_ENV = "HWCHECK_RUN"

@@ -22,8 +22,6 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-import psutil
-
 
 class RecordingContext:
     """A multiprocessing context that remembers every Process created through it (and
@@ -254,6 +252,8 @@ def timeout_problems(state, main_thread: int) -> list[str]:
 def running(pid: int | None) -> bool:
     """Whether ``pid`` runs and has not ended (a zombie has), asked without reaping
     it: a watch thread must not take a child's exit status from the main thread."""
+    import psutil  # here, not at the top: every child a check starts imports this module
+
     try:
         return bool(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

@@ -2,7 +2,10 @@
 
 Usage (what :func:`hwcheck.isolated.run_isolated` and the verdict command start)::
 
-    python -I -m hwcheck.runner --fd N SPEC_JSON
+    python -I -m hwcheck --fd N SPEC_JSON
+
+(:mod:`hwcheck.__main__`: started that way, the check's spawn children do not
+re-import this module.)
 
 It is the parent of everything the check runs and imports nothing of the student's:
 the student's code runs only in its child processes, through the trampoline
@@ -43,7 +46,7 @@ _written = threading.Lock()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -I -m hwcheck.runner")
+    parser = argparse.ArgumentParser(prog="python -I -m hwcheck")
     reportfd.add_arguments(parser)
     parser.add_argument("spec", help="the check, as JSON (hwcheck.spec)")
     args = parser.parse_args(argv)

@@ -332,7 +332,7 @@ def test_hidden_check_runs_the_tables_hidden_workload(tmp_path, monkeypatch, cap
 
 @independent
 def test_runner_works_when_started_from_anywhere(tmp_path):
-    """The checker as the grader would start it: `python -I -m hwcheck.runner --fd N SPEC`
+    """The checker as the grader would start it: `python -I -m hwcheck --fd N SPEC`
     from a neutral folder, its report on the pipe it was given and nowhere else."""
     from hwcheck import spec
 
@@ -352,6 +352,28 @@ def test_runner_works_when_started_from_anywhere(tmp_path):
     assert done.returncode == 0, done.stderr
     assert report["problems"] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["correct"], "no report file"
+
+
+@independent
+def test_a_checks_spawn_children_import_only_what_they_run(tmp_path):
+    """The checker runs as ``python -m hwcheck`` (a package's __main__), so its spawn
+    children do not re-import it as ``__mp_main__`` (CPython's spawn.py skips a
+    ``__main__`` module): each child pays for its own target's imports only, not for
+    every homework's tasks and psutil (about a third of a hw1 check's CPU)."""
+    folder = module_dir(tmp_path, "hw1", "correct")
+    module = folder / "hw1_solution.py"
+    module.write_text(module.read_text().replace(
+        "def producer(", "import sys as _sys\n"
+        "print('child imported:', sorted(m for m in _sys.modules if m.startswith(('hwcheck', "
+        "'psutil'))), _sys.modules['__main__'].__name__)\n\n\ndef producer(", 1))
+    report = run_isolated("hw1_workers", "hw1_solution", dict(producers=1, per_producer=5,
+                          consumers=1, gap=0.1), timeout=30, method="spawn", folder=folder)
+    assert report["problems"] == []
+    seen = [ln for ln in report["output"].splitlines() if ln.startswith("child imported:")]
+    assert seen, report["output"]
+    for line in seen:
+        assert "hwcheck.runner" not in line and "psutil" not in line, line
+        assert "hwcheck.child" in line, line
 
 
 # ---- what a student sees when a check fails
