@@ -267,7 +267,7 @@ ON_CLUSTER = {hostile.check_nothing_is_left_running: check_nothing_is_left_runni
 
 # its own slow unit in make test would start a second cluster: kept with the file's tests
 @pytest.mark.xdist_group("tests/test_grade_dask.py")
-@pytest.mark.slow(60)
+@pytest.mark.slow(45)
 @pytest.mark.timeout(400)
 def test_the_hostile_class_gets_the_same_outcomes_on_the_cluster(cluster, tmp_path):
     """Every check of the local test_hostile_class (one list: hostile_checks), on one
