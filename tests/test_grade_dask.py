@@ -2,7 +2,8 @@
 processes on 127.0.0.1 grade the generated course (tests/support/course.py) through
 ``course-grade --scheduler``: the same CSV, files and gradebook as the local grader,
 a worker killed mid-task costs nobody a grade, an unreachable scheduler is an error
-within seconds, and without ``--scheduler`` nothing of Dask is imported."""
+within seconds, the hostile class (tests/test_grade_sandbox.py) gets the same outcomes,
+and without ``--scheduler`` nothing of Dask is imported."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import psutil
 import pytest
 from nbgrader.api import Gradebook
 
 from course_tools.grade import parcel, stale
+from tests import test_grade_sandbox as hostile
 from tests.support import course as fx
 from tests.support.sandboxing import sandbox_required  # noqa: F401 - a fixture
 
@@ -229,6 +232,53 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def check_nothing_is_left_running_on_the_workers(graded):
+    """The cluster's equivalent of the local check_nothing_is_left_running, which cannot
+    hold here: locally the grading run ends with the command, its processes and cgroups
+    with it, and nothing is left under the test; here the Dask workers are this test's
+    descendants and each keeps its grading slot for the next run (by design). What must
+    be gone is all a student started (the slot has no child left) and every kernel's
+    cgroup of the workers' grading runs."""
+    address = graded["args"][graded["args"].index("--scheduler") + 1]
+    workers = [p for p in psutil.Process().children()
+               if "worker" in _cmdline(p) and address in _cmdline(p)]
+    assert len(workers) == 2, [_cmdline(p) for p in workers]
+    runs = [Path(f.path).parent.name for w in workers for f in w.open_files()
+            if Path(f.path).name == stale.LOCK]
+    assert len(runs) == 2, runs  # each worker graded, in its own grading run
+    deadline = time.monotonic() + 10  # a killed process takes a moment
+    while True:
+        left = [" ".join(_cmdline(p))[:150] for w in workers for p in _descendants(w.pid)
+                if p.ppid() != w.pid or not any(
+                    helper in " ".join(_cmdline(p)) for helper in ("resource_tracker",
+                                                                   "spawn_main"))]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == []
+    for controller in ("pids", "memory"):
+        for run in runs:
+            assert not list(Path(f"/sys/fs/cgroup/{controller}/course-grade").glob(f"{run}-*"))
+
+
+# the hostile class's checks that cannot hold on a cluster, and what replaces each
+ON_CLUSTER = {hostile.check_nothing_is_left_running: check_nothing_is_left_running_on_the_workers}
+
+
+# its own slow unit in make test would start a second cluster: kept with the file's tests
+@pytest.mark.xdist_group("tests/test_grade_dask.py")
+@pytest.mark.slow(45)
+@pytest.mark.timeout(400)
+def test_the_hostile_class_gets_the_same_outcomes_on_the_cluster(cluster, tmp_path):
+    """Every check of the local test_hostile_class (one list: hostile_checks), on one
+    grading run through the cluster; the few that must differ are in ON_CLUSTER."""
+    address, _ = cluster
+    graded = hostile.grade_class(tmp_path, ("--scheduler", address))
+    assert "2 worker(s)" in graded["proc"].stderr, graded["proc"].stderr[-3000:]
+    hostile.run_checks(graded, [(ON_CLUSTER.get(check, check), args)
+                                for check, args in hostile.hostile_checks()])
+
+
 def test_an_unreachable_scheduler_is_an_error_within_seconds(ga, tmp_path):
     course = tmp_path / "course"
     shutil.copytree(ga, course)
@@ -266,6 +316,43 @@ def test_what_travels_is_bounded_and_cannot_leave_the_students_folder(tmp_path):
     assert not (tmp_path / "x").exists()
     got, left = parcel.collect(folder, 1 << 20)
     assert set(got) == {"ok.ipynb", "timestamp.txt"} and left  # big one left out, link never
+
+
+def test_a_linked_notebook_travels_as_what_the_precheck_reads_through_it(tmp_path):
+    """Locally the precheck follows a notebook that is a link, the private copy leaves
+    it out; what a worker gets makes its precheck read the same, and only a notebook
+    a student pointed at ever travels."""
+    course = tmp_path / "course"
+    folder = course / "submitted" / "eve" / "hw1"
+    folder.mkdir(parents=True)
+    (tmp_path / "other.ipynb").write_bytes(nbformat.writes(nbformat.v4.new_notebook()).encode())
+    (tmp_path / "binary").write_bytes(b"\xff\xfe secret")
+    (tmp_path / "big").write_bytes(b"x" * 300)
+    (tmp_path / "text").write_text("the teacher's answers")
+    links = {"nb": tmp_path / "other.ipynb", "text": tmp_path / "text",
+             "binary": tmp_path / "binary", "big": tmp_path / "big",
+             "gone": tmp_path / "nothing", "dir": tmp_path}
+    for name, target in links.items():
+        (folder / f"{name}.ipynb").symlink_to(target)
+    (folder / "scratch.ipynb").write_text("not read")  # not an assignment notebook
+    (folder / "loose.ipynb").symlink_to("/etc/passwd")  # nor a regular file
+    sub = parcel.pack_submission(course, "hw1", "eve", list(links), 200)
+    assert sub["files"] == {} and sub["others"] == ["scratch.ipynb"]
+    assert sub["linked"] == {"nb.ipynb": (tmp_path / "other.ipynb").read_bytes(),
+                             "text.ipynb": b"", "binary.ipynb": b"\xff", "big.ipynb": 300}
+    assert len({parcel._read_error(s) for s in parcel.STAND_INS} - {None}) == len(
+        parcel.STAND_INS)  # each stand-in fails its own way
+    worker = tmp_path / "worker"
+    parcel.unpack_submission(worker, "hw1", sub)
+    got = worker / "submitted" / "eve" / "hw1"
+    assert sorted(p.name for p in got.glob("*.ipynb")) == [
+        "big.ipynb", "binary.ipynb", "nb.ipynb", "scratch.ipynb", "text.ipynb"]
+    for name in ("nb", "text", "binary", "big"):
+        link = got / f"{name}.ipynb"
+        assert link.is_symlink() and link.resolve().parent == worker / "linked" / "eve"
+        here = parcel._read_error((folder / f"{name}.ipynb").read_bytes())
+        assert parcel._read_error(link.read_bytes()) == here, name
+    assert (got / "big.ipynb").stat().st_size == 300
 
 
 def _probe_in_daemon(conn) -> None:

@@ -73,32 +73,37 @@ SYSV_KEY = 0x5EED  # the snoop's SysV shared memory segment and message queue
 
 
 def snoop_code(root: Path, port: int, host: dict) -> str:
-    """Tries to read/overwrite what a submission must not see; prints LEAK on success."""
-    targets = {
-        "gradebook": root / "gradebook.db",
-        "source": root / "source" / fx.GA / f"{fx.GA}.ipynb",
-        "other student": root / "submitted" / "good" / fx.GA / f"{fx.GA}.ipynb",
-        "config": root / "nbgrader_config.py",
-        "teacher file": host["teacher file"],
-        "other checkout": fx.ROOT / "source" / "hw1" / "hw1.ipynb",
-        "host passwd": Path("/etc/passwd"),
+    """Tries to read/overwrite what a submission must not see; prints LEAK on success.
+    The course's files are named from the kernel's folder (``<course>/autograded/<student>/
+    <assignment>``): the teacher's course locally, a worker's private copy on a cluster."""
+    targets = {  # what -> the path's expression, evaluated in the kernel
+        "gradebook": "f'{course}/gradebook.db'",
+        "gradebook snapshot": "f'{run}/snapshot.db'",
+        "source": f"f'{{course}}/source/{fx.GA}/{fx.GA}.ipynb'",
+        "other student": f"f'{{course}}/submitted/good/{fx.GA}/{fx.GA}.ipynb'",
+        "config": "f'{course}/nbgrader_config.py'",
+        "teacher file": repr(str(host["teacher file"])),
+        "other checkout": repr(str(fx.ROOT / "source" / "hw1" / "hw1.ipynb")),
+        "host passwd": repr("/etc/passwd"),
     }
-    lines = ["import os, socket, glob"]
+    lines = ["import os, socket, glob",
+             "course = os.path.dirname(os.path.dirname(os.path.dirname(os.getcwd())))",
+             "run = (glob.glob('/tmp/course-grade-*') + ['/nonexistent'])[0]"]
     for what, path in targets.items():
         lines += [
             "try:",
-            f"    open({str(path)!r}, 'rb').read(1); print('LEAK read {what}')",
+            f"    open({path}, 'rb').read(1); print('LEAK read {what}')",
             "except OSError:",
             f"    print('blocked read {what}')",
             "try:",
-            f"    open({str(path)!r}, 'ab').write(b'x'); print('LEAK write {what}')",
+            f"    open({path}, 'ab').write(b'x'); print('LEAK write {what}')",
             "except OSError:",
             f"    print('blocked write {what}')",
         ]
     lines += [
         # only the path down to its own folder exists, nothing beside it
-        f"print('course listing', os.listdir({str(root)!r}))",
-        f"print('autograded listing', os.listdir({str(root / 'autograded')!r}))",
+        "print('course listing', os.listdir(course))",
+        "print('autograded listing', os.listdir(course + '/autograded'))",
         "runs = glob.glob('/tmp/course-grade-*')",
         "print('run listing', [sorted(os.listdir(r)) for r in runs])",
         "print('kernels listing', [len(os.listdir(r + '/kernels')) for r in runs])",
@@ -222,13 +227,16 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_grader(root: Path):
+def run_grader(root: Path, *extra_args: str):
     return course_grade(root, fx.GA, "--workers", "2", "--cell-timeout", str(CELL_TIMEOUT),
                         "--notebook-timeout", "60", "--memory-mb", "512",
-                        "--max-processes", str(MAX_PROCS), "--max-notebook-mb", "1")
+                        "--max-processes", str(MAX_PROCS), "--max-notebook-mb", "1",
+                        *extra_args)
 
 
-def grade_class(tmp_path: Path) -> dict:
+def grade_class(tmp_path: Path, extra_args: tuple[str, ...] = ()) -> dict:
+    """Grade the hostile class once, with course-grade's ``extra_args`` (``--scheduler
+    ADDRESS``: on a Dask cluster)."""
     root = fx.ga_course(tmp_path / "course",
                         f"c.SandboxKernelManager.disk_bytes = {DISK_MB} << 20\n")
     server = HostServer()
@@ -264,18 +272,25 @@ def grade_class(tmp_path: Path) -> dict:
     (root / "submitted" / "missing" / fx.GA).mkdir(parents=True)
     (root / "submitted" / "missing" / fx.GA / "notes.txt").write_text("forgot it")
     fx.ga_submit(root, "bad name")
+    # notebooks that are links (the precheck follows them, the private copy leaves them
+    # out): to another student's, graded for nobody; to a host file, never shown
+    for student, target in (("linked", root / "submitted/good/ga/ga.ipynb"),
+                            ("linked-passwd", Path("/etc/passwd"))):
+        link = fx.ga_submit(root, student)
+        link.unlink()
+        link.symlink_to(target)
     source = root / "source" / fx.GA / f"{fx.GA}.ipynb"
     before = {"source": sha(source), "good": sha(root / "submitted/good/ga/ga.ipynb")}
     started = time.monotonic()
     try:
-        proc = run_grader(root)
+        proc = run_grader(root, *extra_args)
     finally:
         server.close()
         unix.close()
     elapsed = time.monotonic() - started
     rows = grade_rows(root, fx.GA)
     return {"root": root, "proc": proc, "rows": rows, "server": server, "before": before,
-            "host": host,
+            "host": host, "args": tuple(extra_args), "cluster": "--scheduler" in extra_args,
             "elapsed": elapsed, "pwned": tmp_path / "pwned"}
 
 
@@ -350,15 +365,18 @@ def check_unpicklable_worker_is_diagnosed_before_the_timeout(graded):
 def check_sandbox_hides_the_host_teacher_files_other_students_and_host_network(graded):
     text = output_text(graded, "snoop")
     assert "LEAK" not in text
-    for what in ("gradebook", "source", "other student", "config", "teacher file",
-                 "other checkout", "host passwd"):
+    for what in ("gradebook", "gradebook snapshot", "source", "other student", "config",
+                 "teacher file", "other checkout", "host passwd"):
         assert f"blocked read {what}" in text and f"blocked write {what}" in text
     assert "course listing ['autograded']" in text
     assert "autograded listing ['snoop']" in text
     # the grading run's folder holds only this kernel's own socket folder, its
-    # init's copy, spec and status file (root's, unreadable)
-    assert ("run listing [['kernels', 'sandbox_init.py', 'specs', 'status']]"
-            in text), text
+    # init's copy, spec and status file (root's, unreadable); on a cluster's worker
+    # also the path down to the kernel's folder: the private course is in its run folder
+    listing = ["kernels", "sandbox_init.py", "specs", "status"]
+    if graded["cluster"]:
+        listing.insert(0, "course")
+    assert f"run listing [{listing}]" in text, text
     assert "kernels listing [1]" in text
     assert "blocked host port" in text and graded["server"].connections == 0
     assert "own loopback ok" in text
@@ -408,6 +426,9 @@ BAD_INPUT = [
     ("missing", "missing notebook ga.ipynb"),
     ("bad name", "not a usable student id"),
     ("duplicated", "duplicated grade cell 'answer'"),
+    # the link is left out of what nbgrader grades, the other student's work with it
+    ("linked", "No notebooks were matched"),
+    ("linked-passwd", "invalid notebook file ga.ipynb (NotJSONError)"),
 ]
 
 
@@ -418,26 +439,29 @@ def check_bad_input_is_reported_for_that_student_only(graded, student, reason):
     assert score(graded, student) == (fx.GA_MAX_SCORE if student == "duplicated" else 0)
 
 
-def check_gradebook_holds_every_student_and_nothing_is_left_running(graded):
+def check_gradebook_holds_every_student(graded):
     with Gradebook(f"sqlite:///{graded['root'] / 'gradebook.db'}") as gb:
         scores = {s.student.id: s.score for s in gb.find_assignment("ga").submissions}
     expected = set(graded["rows"]) - {"bad name"}
     assert set(scores) == expected
     assert scores["good"] == fx.GA_MAX_SCORE
+    assert "student" in graded["proc"].stdout and "good" in graded["proc"].stdout
+
+
+def check_nothing_is_left_running(graded):
     assert leftovers() == []
     run = graded["proc"].stderr.split("grading run ", 1)[1].split()[0]
     for controller in ("pids", "memory"):
         assert not list(Path(f"/sys/fs/cgroup/{controller}/course-grade").glob(f"{run}-*"))
-    assert "student" in graded["proc"].stdout and "good" in graded["proc"].stdout
 
 
 def check_resume_regrades_only_changed_submissions(graded):
     root = graded["root"]
-    again = run_grader(root)
+    again = run_grader(root, *graded["args"])
     assert again.returncode == 0, again.stderr[-2000:]
     assert "0 to grade" in again.stderr
     fx.ga_submit(root, "wrong")  # the student fixed it and resubmitted
-    third = run_grader(root)
+    third = run_grader(root, *graded["args"])
     assert third.returncode == 0, third.stderr[-2000:]
     assert "1 to grade" in third.stderr
     rows = grade_rows(root, fx.GA)
@@ -445,11 +469,10 @@ def check_resume_regrades_only_changed_submissions(graded):
     assert rows["loop"] == graded["rows"]["loop"]  # kept from the first run
 
 
-def test_hostile_class(tmp_path):
-    """One grading run (pytest-xdist would split separate tests across workers and
-    grade the class twice); every check runs and all failures are listed."""
-    graded = grade_class(tmp_path)
-    checks = [
+def hostile_checks() -> list[tuple]:
+    """Every check of a graded hostile class, as (check, its arguments): the local test
+    and the cluster's (tests/test_grade_dask.py) run this one list."""
+    return [
         (check_correct_submission_gets_full_marks_in_the_same_run, ()),
         (check_wrong_answer_scores_zero_with_the_failing_tests_named, ()),
         (check_hanging_cell_times_out_and_grading_goes_on, ("loop",)),
@@ -464,9 +487,14 @@ def test_hostile_class(tmp_path):
         (check_student_modules_never_run_as_root, ()),
         (check_feedback_runs_no_student_script, ()),
         *[(check_bad_input_is_reported_for_that_student_only, case) for case in BAD_INPUT],
-        (check_gradebook_holds_every_student_and_nothing_is_left_running, ()),
+        (check_gradebook_holds_every_student, ()),
+        (check_nothing_is_left_running, ()),
         (check_resume_regrades_only_changed_submissions, ()),
     ]
+
+
+def run_checks(graded: dict, checks: list[tuple]) -> None:
+    """Every check runs; all failures are listed."""
     failures = []
     for check, args in checks:
         try:
@@ -476,3 +504,9 @@ def test_hostile_class(tmp_path):
     print(graded["proc"].stdout)
     print(f"graded the class in {graded['elapsed']:.0f} s")
     assert not failures, "\n\n".join(failures)
+
+
+def test_hostile_class(tmp_path):
+    """One grading run (pytest-xdist would split separate tests across workers and
+    grade the class twice); every check runs and all failures are listed."""
+    run_checks(grade_class(tmp_path), hostile_checks())

@@ -6,14 +6,16 @@ student the submitted notebooks and the submission's time (:func:`pack_submissio
 Back: the autograded and feedback folders of that student (:func:`collect`), written
 into the teacher's course by the coordinator alone (:func:`write_tree`).
 
-Only regular files travel, never links; sizes and counts are bounded, names are checked
-before anything is written, so neither a student's files nor a worker can write outside
-the student's own folders.
+Only regular files travel, never links (a notebook that is a link travels as what the
+local grader would read through it, and only when that is a notebook); sizes and counts
+are bounded, names are checked before anything is written, so neither a student's files
+nor a worker can write outside the student's own folders.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 from pathlib import Path, PurePosixPath
@@ -77,44 +79,118 @@ def course_parcel(course: Path, assignment: str, snapshot: Path, settings: dict)
 
 def pack_submission(course: Path, assignment: str, student: str, notebooks: list[str],
                     max_notebook_bytes: int) -> dict:
-    """One student's notebooks (regular files only, as the grader's private copy takes
-    them), each as its bytes or, when over the size limit, as its size alone (the
-    worker's precheck then rejects it as locally, and nothing large travels); the
+    """One student's notebooks as the local grader's precheck and private copy see them:
+    each regular one as its bytes or, when over the size limit, as its size alone (the
+    worker's precheck then rejects it as locally, and nothing large travels); each one
+    that is a link as :func:`through_link` reads it; the names of the student's other
+    notebooks (nbgrader matches them by name only, and never reads them); the
     submission's time as the local grader would read it."""
     folder = course / "submitted" / student / assignment
+    wanted = {f"{name}.ipynb" for name in notebooks}
     files: dict[str, bytes | int] = {}
     mtimes: dict[str, int] = {}
-    for name in notebooks:
-        path = folder / f"{name}.ipynb"
+    linked: dict[str, bytes | int] = {}
+    others: list[str] = []
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        entries = []
+    for entry in entries:
+        if not entry.name.endswith(".ipynb"):
+            continue
         try:
-            st = path.lstat()
+            st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not stat.S_ISREG(st.st_mode):
-            continue  # a link or a FIFO: missing for the grader, read by no one
-        files[path.name] = st.st_size if st.st_size > max_notebook_bytes else path.read_bytes()
-        mtimes[path.name] = st.st_mtime_ns
+        if entry.name not in wanted:
+            if stat.S_ISREG(st.st_mode) and len(others) < MAX_FILES:
+                others.append(entry.name)
+        elif stat.S_ISREG(st.st_mode):
+            path = Path(entry.path)
+            files[entry.name] = (st.st_size if st.st_size > max_notebook_bytes
+                                 else path.read_bytes())
+            mtimes[entry.name] = st.st_mtime_ns
+        elif stat.S_ISLNK(st.st_mode):
+            target = through_link(Path(entry.path), max_notebook_bytes)
+            if target is not None:
+                linked[entry.name] = target
+        # a FIFO or a folder: missing for the grader, read by no one
     when = submission_time(folder)
-    return {"student": student, "files": files, "mtimes": mtimes,
-            "timestamp": when.strftime(TIME_FORMAT) if when else None}
+    return {"student": student, "files": files, "mtimes": mtimes, "linked": linked,
+            "others": others, "timestamp": when.strftime(TIME_FORMAT) if when else None}
+
+
+def through_link(path: Path, max_bytes: int) -> bytes | int | None:
+    """What the local precheck reads through a notebook that is a link (it follows it;
+    the private copy then leaves the link out): None when it leads to no regular file
+    (a missing notebook); its size alone when over the limit; its bytes when they are a
+    notebook; else a stand-in that fails to read the same way, so that nothing but a
+    notebook a student pointed at (another student's, say) ever travels."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > max_bytes:
+            return st.st_size
+        # non-blocking: a file of /proc may never end a read
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError:
+        return None
+    error = _read_error(data)
+    if error is None:
+        return data
+    return next((s for s in STAND_INS if _read_error(s) == error), STAND_INS[0])
+
+
+# files that fail nbformat's read or validation, each its own way
+STAND_INS = (b"", b"\xff", b"[]", b"{}", b'{"nbformat": 99}',
+             b'{"cells": 1, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+
+
+def _read_error(data: bytes) -> str | None:
+    """The name of the error the precheck meets reading ``data`` as a notebook file."""
+    import nbformat
+
+    try:
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf8").read()
+        nbformat.validate(nbformat.reads(text, as_version=4))
+    except Exception as exc:  # noqa: BLE001 - as the precheck catches them
+        return type(exc).__name__
+    return None
 
 
 def unpack_submission(course: Path, assignment: str, sub: dict) -> None:
-    """``sub`` as ``submitted/<student>/<assignment>`` of the worker's private course."""
+    """``sub`` as ``submitted/<student>/<assignment>`` of the worker's private course;
+    a linked notebook as a link to its file under ``linked/<student>/``, outside the
+    folder the private copy takes."""
     folder = course / "submitted" / sub["student"] / assignment
     folder.mkdir(parents=True)
     for name, data in sub["files"].items():
         path = folder / _safe(name, single=True)
-        if isinstance(data, int):
-            with path.open("wb") as fh:
-                fh.truncate(data)  # sparse: its size, no disk
-        else:
-            path.write_bytes(data)
+        _write(path, data)
         mtime = sub["mtimes"].get(name)
         if mtime is not None:
             os.utime(path, ns=(mtime, mtime))
+    for name, data in sub["linked"].items():
+        target = course / "linked" / sub["student"] / _safe(name, single=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write(target, data)
+        (folder / name).symlink_to(target)
+    for name in sub["others"]:
+        (folder / _safe(name, single=True)).touch()
     if sub["timestamp"]:
         (folder / "timestamp.txt").write_text(sub["timestamp"])
+
+
+def _write(path: Path, data: bytes | int) -> None:
+    if isinstance(data, int):
+        with path.open("wb") as fh:
+            fh.truncate(data)  # sparse: its size, no disk
+    else:
+        path.write_bytes(data)
 
 
 def write_course(course: Path, parcel: dict) -> None:

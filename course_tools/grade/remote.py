@@ -26,6 +26,8 @@ from .worker import Job, Result
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CODE = ("course_tools", "hwcheck", "courselib")  # what grades: the same on every machine
+# a student's folders in the private course (linked/: what their linked notebooks read)
+TOPS = ("submitted", "linked", "autograded", "feedback")
 DAEMON_FIX = ("its process is daemonic and cannot start the grading slot: start it with "
               "DASK_DISTRIBUTED__WORKER__DAEMON=False (or dask worker --no-nanny)")
 
@@ -121,7 +123,7 @@ class Host:
 
     def grade(self, sub: dict) -> dict:
         a, student = self.assignment, sub["student"]
-        for top in ("submitted", "autograded", "feedback"):
+        for top in TOPS:
             intake.remove_tree(self.course / top / student)  # deep trees too
         parcel.unpack_submission(self.course, a, sub)
         job = Job(str(self.course), a, student, str(self.snapshot), **self.settings["job"])
@@ -142,7 +144,7 @@ class Host:
             folder = self.course / top / student / a
             out[top], left = parcel.collect(folder, self.settings["max_back_bytes"])
             result.reasons.extend(left)
-        for top in ("submitted", "autograded", "feedback"):
+        for top in TOPS:
             intake.remove_tree(self.course / top / student)  # deep trees too
         return out
 
