@@ -1,5 +1,7 @@
-"""The teacher's gradebook: a read-only snapshot for the workers, and the one
-place (the parent process, one student at a time) where grades are written.
+"""The teacher's gradebook: read-only copies for the workers (the whole of it for
+the local ones; for a cluster's, the assignment's structure and, per task, the one
+student graded), and the one place (the parent process, one student at a time)
+where grades are written.
 
 A worker grades into its private copy of the snapshot: nbgrader's own
 ``SaveAutoGrades`` and ``AssignLatePenalties`` preprocessors, run on the autograded
