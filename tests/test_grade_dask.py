@@ -3,7 +3,8 @@ processes on 127.0.0.1 grade the generated course (tests/support/course.py) thro
 ``course-grade --scheduler``: the same CSV, files and gradebook as the local grader,
 a worker killed mid-task costs nobody a grade, an unreachable scheduler is an error
 within seconds, the hostile class (tests/test_grade_sandbox.py) gets the same outcomes,
-and without ``--scheduler`` nothing of Dask is imported."""
+a worker gets the assignment and the one student it grades out of the gradebook (no
+other person), and without ``--scheduler`` nothing of Dask is imported."""
 
 from __future__ import annotations
 
@@ -14,17 +15,21 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
 import psutil
 import pytest
+import sqlalchemy
+from nbgrader import api
 from nbgrader.api import Gradebook
 
-from course_tools.grade import parcel, stale
+from course_tools.grade import gradebook, parcel, stale
 from tests import test_grade_sandbox as hostile
 from tests.support import course as fx
 from tests.support.sandboxing import sandbox_required  # noqa: F401 - a fixture
+from tests.test_grade_postgres import postgres  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.start_method_independent, pytest.mark.usefixtures("sandbox_required")]
 
@@ -161,11 +166,41 @@ def scores(course: Path) -> dict[str, float]:
         return {s.student.id: s.score for s in gb.find_assignment(fx.GA).submissions}
 
 
+def grades(course: Path) -> dict[str, dict]:
+    """Each student's grades and comments as the gradebook holds them."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.student.id: {
+                    "grades": {(nb.name, g.name): (g.auto_score, g.manual_score,
+                                                   g.needs_manual_grade)
+                               for nb in s.notebooks for g in nb.grades},
+                    "comments": {(nb.name, c.name): (c.auto_comment, c.manual_comment)
+                                 for nb in s.notebooks for c in nb.comments}}
+                for s in gb.find_assignment(fx.GA).submissions}
+
+
+def earlier_round(course: Path) -> None:
+    """What a teacher left from an earlier round: a due date the class missed, bob's
+    first test graded by hand, with a comment, and an extension; and a course that has
+    autograde refuse students not on its roster (the grader adds them itself)."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "fixture") as gb:
+        gb.update_or_create_assignment(fx.GA, duedate=datetime(2026, 11, 25, 12))
+        gb.update_or_create_student("bob", first_name="Bob", email="bob@school.example")
+        gb.update_or_create_submission(fx.GA, "bob")
+        gb.grant_extension(fx.GA, "bob", days=2)
+        gb.find_grade("test_square", fx.GA, fx.GA, "bob").manual_score = 2
+        gb.find_comment("answer", fx.GA, fx.GA, "bob").manual_comment = "see me, Bob"
+        gb.db.commit()
+    with (course / "nbgrader_config.py").open("a") as fh:
+        fh.write("c.Autograde.create_student = False\n")
+
+
 def test_cluster_grades_as_the_local_grader_and_resumes(cluster, ga, tmp_path):
     address, _ = cluster
     local, remote = tmp_path / "local", tmp_path / "remote"
     shutil.copytree(ga, local)
     shutil.copytree(ga, remote)
+    for course in (local, remote):
+        earlier_round(course)
     # the local run, in a process that then shows it never imported Dask
     code = (f"import sys; from course_tools.grade import cli\n"
             f"rc = cli.main(['{fx.GA}', '--course', '{local}', '--cell-timeout', '20'])\n"
@@ -180,8 +215,12 @@ def test_cluster_grades_as_the_local_grader_and_resumes(cluster, ga, tmp_path):
     assert rows(remote) == rows(local)
     assert rows(remote)["alice"]["score"] == "3.0" and rows(remote)["carol"]["status"] == "failed"
     assert scores(remote) == scores(local)
+    # bob's hand-graded test needs a look again, as nbgrader autograde would say
+    assert grades(remote) == grades(local)
+    assert grades(remote)["bob"]["grades"][fx.GA, "test_square"] == (0.0, 2.0, True)
     for top in ("autograded", "feedback"):
         assert files(remote, top) == files(local, top), top
+    assert b"see me, Bob" in (remote / "feedback" / "bob" / fx.GA / f"{fx.GA}.html").read_bytes()
     again = grade(remote, "--scheduler", address)
     assert again.returncode == 0 and "0 to grade" in again.stderr, again.stderr[-2000:]
 
@@ -355,6 +394,100 @@ def test_a_linked_notebook_travels_as_what_the_precheck_reads_through_it(tmp_pat
     assert (got / "big.ipynb").stat().st_size == 300
 
 
+PEOPLE = ("alice", "bob", "carol")  # none of them a string of hex digits (an id)
+PRIVATE = (b"school.example", b"Doe", b"see me", b"exam", *(p.encode() for p in PEOPLE))
+NOT_BOBS = [w for w in PRIVATE if w not in (b"bob", b"see me")]  # his comment is his
+
+
+def class_gradebook(db_url: str) -> None:
+    """A gradebook as a term leaves it: ga's structure, an exam, students with names
+    and emails, their submissions of both, grades, comments, an extension."""
+    when = datetime(2026, 11, 26, 12)
+    with Gradebook(db_url, "fixture") as gb:
+        for a in (fx.GA, "exam"):
+            gb.add_assignment(a, duedate=datetime(2026, 11, 25, 12))
+            gb.add_notebook(a, a)
+            gb.add_grade_cell("test_square", a, a, max_score=2, cell_type="code")
+            gb.add_solution_cell("answer", a, a)
+            gb.add_task_cell("essay", a, a, max_score=1, cell_type="markdown")
+            for name, locked in (("answer", False), ("test_square", True), ("essay", False)):
+                gb.add_source_cell(name, a, a, cell_type="code", locked=locked,
+                                   source=f"# {name} of {a}", checksum=f"{name}-sum")
+        for student in PEOPLE:
+            gb.add_student(student, first_name=student.title(), last_name="Doe",
+                           email=f"{student}@school.example")
+            for a in (fx.GA, "exam"):
+                gb.add_submission(a, student, timestamp=when)
+                gb.find_grade("test_square", a, a, student).auto_score = 2
+                gb.find_comment("answer", a, a, student).manual_comment = f"see me, {student}"
+        gb.grant_extension(fx.GA, "bob", days=2)
+        gb.find_grade("essay", fx.GA, fx.GA, "bob").manual_score = 0.5
+        gb.find_submission_notebook(fx.GA, fx.GA, "bob").late_submission_penalty = 1
+        gb.db.commit()
+
+
+def structure(gb: Gradebook) -> dict:
+    a = gb.find_assignment(fx.GA)
+    return {"duedate": a.duedate, "course": a.course_id, "notebooks": {
+        nb.name: {"kernelspec": nb.kernelspec,
+                  "grade": sorted((c.name, c.max_score, c.cell_type) for c in nb.grade_cells),
+                  "solution": sorted(c.name for c in nb.solution_cells),
+                  "task": sorted((c.name, c.max_score) for c in nb.task_cells),
+                  "source": sorted((c.name, c.cell_type, c.locked, c.source, c.checksum)
+                                   for c in nb.source_cells)} for nb in a.notebooks}}
+
+
+def submission(gb: Gradebook, student: str) -> dict:
+    sub = gb.find_submission(fx.GA, student)
+    return {"timestamp": sub.timestamp, "extension": sub.extension,
+            "late": sub.total_seconds_late, "score": sub.score,
+            "notebooks": {nb.name: (nb.late_submission_penalty, nb.flagged) for nb in sub.notebooks},
+            "grades": sorted((g.name, g.auto_score, g.manual_score, g.extra_credit,
+                              g.needs_manual_grade) for nb in sub.notebooks for g in nb.grades),
+            "comments": sorted((c.name, c.auto_comment, c.manual_comment)
+                               for nb in sub.notebooks for c in nb.comments)}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_worker_gets_the_assignment_and_the_student_it_grades_alone(backend, tmp_path,
+                                                                     request):
+    """What crosses the network of the gradebook: the assignment's structure, and with
+    each task the rows of the student it grades (its id alone), which its private copy
+    then holds as the teacher's gradebook does."""
+    db_url = (f"sqlite:///{tmp_path / 'gradebook.db'}" if backend == "sqlite"
+              else request.getfixturevalue("postgres"))
+    class_gradebook(db_url)
+    shared = tmp_path / "assignment.db"
+    gradebook.assignment_snapshot(db_url, fx.GA, shared)
+    assert not [w for w in PRIVATE if w in shared.read_bytes()]
+    with Gradebook(f"sqlite:///{shared}") as mine, Gradebook(db_url) as theirs:
+        assert structure(mine) == structure(theirs) and structure(mine)["duedate"]
+        assert [a.name for a in mine.assignments] == [fx.GA]
+        for table in api.Base.metadata.sorted_tables:  # student, submissions, grades...
+            if table.name not in gradebook.STRUCTURE:
+                assert not mine.db.execute(sqlalchemy.select(table)).all(), table.name
+        expected = submission(theirs, "bob")
+    own = gradebook.own_rows(db_url, fx.GA, ["bob", "dave"])  # dave: not in the gradebook
+    assert list(own) == ["bob"] and sorted(own["bob"]) == sorted(gradebook.OWN)
+    assert not [w for w in NOT_BOBS if w in repr(own).encode()]
+    private = tmp_path / "bob.db"
+    shutil.copyfile(shared, private)
+    gradebook.add_student(private, "bob", own["bob"])
+    assert not [w for w in NOT_BOBS if w in private.read_bytes()]
+    with Gradebook(f"sqlite:///{private}") as mine:
+        assert [(s.id, s.first_name, s.last_name, s.email) for s in mine.students] == [
+            ("bob", None, None, None)]
+        assert submission(mine, "bob") == expected
+        assert expected["extension"] and expected["late"] == 0 and expected["score"] == 2.5
+    newcomer = tmp_path / "dave.db"
+    shutil.copyfile(shared, newcomer)
+    gradebook.add_student(newcomer, "dave", {})
+    with Gradebook(f"sqlite:///{newcomer}") as mine:
+        assert [s.id for s in mine.students] == ["dave"] and not mine.find_student("dave").email
+    with pytest.raises(ValueError):
+        gradebook.add_student(newcomer, "carol", own["bob"])
+
+
 def _probe_in_daemon(conn) -> None:
     from course_tools.grade import remote
 
@@ -382,7 +515,7 @@ def test_workers_that_cannot_grade_are_refused_saying_why():
 def test_the_hard_deadline_holds_on_a_worker(ga, tmp_path):
     """A worker's task (no Dask needed to call it) kills a submission at the hard limit,
     with the local grader's words, and its grading slot goes on with the next one."""
-    from course_tools.grade import cli, cluster, gradebook, remote
+    from course_tools.grade import cli, cluster, remote
 
     course = tmp_path / "course"
     shutil.copytree(ga, course)
@@ -390,9 +523,12 @@ def test_the_hard_deadline_holds_on_a_worker(ga, tmp_path):
     args = cli.parse_args([fx.GA, "--course", str(course), "--cell-timeout", "120",
                            "--hard-limit", "8"])
     notebooks = [fx.GA]
-    gradebook.snapshot(f"sqlite:///{course / 'gradebook.db'}", tmp_path / "snapshot.db")
-    shared = parcel.course_parcel(course, fx.GA, tmp_path / "snapshot.db",
-                                  cluster.settings_of(args, notebooks))
+    db_url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(db_url) as gb:  # someone graded before, not in this run
+        gb.update_or_create_student("mallory", email="mallory@school.example")
+        gb.update_or_create_submission(fx.GA, "mallory")
+    shared, own = cluster.what_travels(args, course, db_url, notebooks, ["sleeper", "alice"])
+    assert b"mallory" not in shared["snapshot"] and own == {}
     try:
         started = time.monotonic()
         out = remote.grade(shared, parcel.pack_submission(course, fx.GA, "sleeper", notebooks,
@@ -405,6 +541,7 @@ def test_the_hard_deadline_holds_on_a_worker(ga, tmp_path):
                                                           20 << 20))
         assert out["result"].status == "graded", out["result"].reasons
         assert "ga.ipynb" in out["autograded"] and "ga.html" in out["feedback"]
+        assert not remote._host.snapshot.exists()  # nothing of alice's stays there
     finally:
         if remote._host is not None:
             remote._host.close()

@@ -2,9 +2,11 @@
 
 Each submission is one Dask task (:func:`.remote.grade`), run on a worker machine in
 that machine's own sandbox, exactly as locally. No shared filesystem: the course's
-config, the assignment's source and the gradebook snapshot go to the workers once
-(scattered), each task carries one student's notebooks, and brings back that
-student's autograded and feedback files with the small result. This process alone
+config, the assignment's source and the assignment's structure in a gradebook of its
+own (no student, no grade) go to the workers once (scattered), each task carries one
+student's notebooks and that student's rows of the gradebook (earlier grades, an
+extension), and brings back that student's autograded and feedback files with the
+small result. This process alone
 writes the gradebook, ``autograded/``, ``feedback/``, the CSV and the resume state,
 one student at a time, with the local grader's own code (``cli.recorder``).
 
@@ -100,6 +102,23 @@ def settings_of(args, notebooks: list[str]) -> dict:
                                + 16) << 20}
 
 
+def what_travels(args, course: Path, db_url: str, notebooks: list[str], todo: list[str]
+                 ) -> tuple[dict, dict]:
+    """The run's parcel for every worker (:func:`.parcel.course_parcel`, with the
+    assignment's structure for gradebook: no person in it) and, by student to grade,
+    the gradebook rows of that student alone (:func:`.gradebook.own_rows`), read at
+    the moment the local grader would take its snapshot."""
+    a = args.assignment
+    with tempfile.TemporaryDirectory(prefix="course-grade-cluster-") as tmp:
+        structure = Path(tmp) / "assignment.db"
+        gradebook.assignment_snapshot(db_url, a, structure)
+        own = gradebook.own_rows(db_url, a, todo)
+        try:
+            return parcel.course_parcel(course, a, structure, settings_of(args, notebooks)), own
+        except (parcel.ParcelError, OSError) as exc:
+            raise ClusterError(str(exc)) from None
+
+
 def grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str],
           prints: dict, state: dict, peaks: list[int]) -> None:
     from distributed.client import CancelledError
@@ -113,23 +132,17 @@ def grade(args, course: Path, db_url: str, notebooks: list[str], todo: list[str]
         known, good = first_workers(client, not args.no_sandbox, args.connect_timeout)
         print(f"grading on {client.scheduler.address}: {len(good)} worker(s) "
               f"({', '.join(good)})", file=sys.stderr)
-        with tempfile.TemporaryDirectory(prefix="course-grade-cluster-") as tmp:
-            gradebook.snapshot(db_url, Path(tmp) / "snapshot.db")
-            for s in todo:
-                for top in ("autograded", "feedback"):
-                    intake.remove_tree(course / top / s / a)
-            try:
-                shared = parcel.course_parcel(course, a, Path(tmp) / "snapshot.db",
-                                              settings_of(args, notebooks))
-            except (parcel.ParcelError, OSError) as exc:
-                raise ClusterError(str(exc)) from None
+        shared, own = what_travels(args, course, db_url, notebooks, todo)
+        for s in todo:
+            for top in ("autograded", "feedback"):
+                intake.remove_tree(course / top / s / a)
         [shared_future] = client.scatter([shared], workers=good, broadcast=True,
                                           hash=False)
         del shared
         bar = tqdm(total=len(todo), unit="student", file=sys.stderr, desc=f"grading {a}")
         run = Run(client, args, course, notebooks, shared_future, known, good,
                   recorder(course, db_url, a, prints, state, peaks, bar))
-        run.queue = list(todo)
+        run.queue, run.own = list(todo), own
         try:
             run.loop()
         except (CancelledError, OSError) as exc:  # the scheduler is gone
@@ -151,12 +164,14 @@ class Run:
         self.client, self.args, self.course, self.notebooks = client, args, course, notebooks
         self.shared, self.known, self.good, self.finish = shared, known, good, finish
         self.queue: list[str] = []
+        self.own: dict = {}  # student -> its gradebook rows (gradebook.own_rows)
         self.pending: dict = {}  # future -> student
 
     def submit(self, student: str) -> None:
         a = self.args.assignment
         sub = parcel.pack_submission(self.course, a, student, self.notebooks,
-                                     self.args.max_notebook_mb << 20)
+                                     self.args.max_notebook_mb << 20,
+                                     self.own.get(student, {}))
         future = self.client.submit(remote.grade, self.shared, sub, pure=False,
                                     key=f"grade-{a}-{student}-{time.time_ns()}",
                                     workers=self.good, allow_other_workers=False)

@@ -1,5 +1,7 @@
-"""The teacher's gradebook: a read-only snapshot for the workers, and the one
-place (the parent process, one student at a time) where grades are written.
+"""The teacher's gradebook: read-only copies for the workers (the whole of it for
+the local ones; for a cluster's, the assignment's structure and, per task, the one
+student graded), and the one place (the parent process, one student at a time)
+where grades are written.
 
 A worker grades into its private copy of the snapshot: nbgrader's own
 ``SaveAutoGrades`` and ``AssignLatePenalties`` preprocessors, run on the autograded
@@ -32,26 +34,123 @@ def _sqlite_path(db_url: str) -> str | None:
 
 
 def snapshot(db_url: str, dest: Path) -> None:
-    """Copy the gradebook into a new SQLite file (works for any db_url)."""
+    """Copy the whole gradebook into a new SQLite file (works for any db_url): what the
+    local grader's workers copy, on this machine."""
     src = _sqlite_path(db_url)
     if src is not None:
         with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as a, sqlite3.connect(dest) as b:
             a.backup(b)
         return
+    _copy(db_url, dest, {t.name: sqlalchemy.select(t) for t in Base.metadata.sorted_tables})
+
+
+# What a worker machine gets (:mod:`.cluster`): the assignment's structure, shared by
+# every task of a run, in which no person appears; and, with each task, the rows of
+# the student it grades: what nbgrader's Autograde reads of them (the extension and
+# earlier grades decide the late penalty and needs_manual_grade, the manual scores
+# and comments the feedback pages), the student's id alone, never a name or email.
+STRUCTURE = ("course", "assignment", "notebook", "base_cell", "grade_cells",
+             "solution_cells", "task_cells", "source_cell")
+OWN = ("submitted_assignment", "submitted_notebook", "grade", "comment")
+
+
+def assignment_snapshot(db_url: str, assignment: str, dest: Path) -> None:
+    """A new SQLite gradebook at ``dest`` holding ``assignment`` (its due date, its
+    notebooks and their cells) and the course ids alone: no student, no other
+    assignment, no submission, no grade (works for any db_url)."""
+    t = Base.metadata.tables
+    a, nb, cell = t["assignment"], t["notebook"], t["base_cell"]
+
+    def of_notebooks(query, notebook_id):
+        return (query.join(nb, notebook_id == nb.c.id).join(a, nb.c.assignment_id == a.c.id)
+                .where(a.c.name == assignment))
+
+    select = sqlalchemy.select
+    queries = {"course": select(t["course"]),
+               "assignment": select(a).where(a.c.name == assignment),
+               "notebook": select(nb).join(a, nb.c.assignment_id == a.c.id)
+                                     .where(a.c.name == assignment),
+               "base_cell": of_notebooks(select(cell), cell.c.notebook_id),
+               "source_cell": of_notebooks(select(t["source_cell"]),
+                                           t["source_cell"].c.notebook_id)}
+    for name in ("grade_cells", "solution_cells", "task_cells"):
+        kind = t[name]
+        queries[name] = of_notebooks(select(kind).join(cell, kind.c.id == cell.c.id),
+                                     cell.c.notebook_id)
+    _copy(db_url, dest, queries)
+
+
+def own_rows(db_url: str, assignment: str, students) -> dict[str, dict[str, list[dict]]]:
+    """For each of ``students`` with a submission of ``assignment`` in the gradebook,
+    its rows of the OWN tables: {student: {table: [row]}}."""
+    t = Base.metadata.tables
+    a, sa, sn = t["assignment"], t["submitted_assignment"], t["submitted_notebook"]
+    who = sa.c.student_id.label("_student")
+
+    def of_submissions(query):
+        return query.join(a, sa.c.assignment_id == a.c.id).where(a.c.name == assignment)
+
+    select = sqlalchemy.select
+    queries = {"submitted_assignment": of_submissions(select(sa, who)),
+               "submitted_notebook": of_submissions(
+                   select(sn, who).join(sa, sn.c.assignment_id == sa.c.id))}
+    for name in ("grade", "comment"):
+        queries[name] = of_submissions(
+            select(t[name], who).join(sn, t[name].c.notebook_id == sn.c.id)
+                                .join(sa, sn.c.assignment_id == sa.c.id))
+    wanted, out = set(students), {}
+    engine = sqlalchemy.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            for name, query in queries.items():
+                for row in conn.execute(query).mappings():
+                    row = dict(row)
+                    student = row.pop("_student")
+                    if student in wanted:
+                        out.setdefault(student, {n: [] for n in OWN})[name].append(row)
+    finally:
+        engine.dispose()
+    return out
+
+
+def add_student(db_path: Path, student: str, rows: dict[str, list[dict]]) -> None:
+    """The worker's side: ``student`` (its id alone) and its rows (:func:`own_rows`)
+    into its private copy of :func:`assignment_snapshot`, so that grading finds it on
+    the roster whatever ``Autograde.create_student`` says."""
+    if any(r["student_id"] != student for r in rows.get("submitted_assignment", [])):
+        raise ValueError(f"another student's submission in the rows of {student!r}")
+    engine = sqlalchemy.create_engine(f"sqlite:///{db_path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(Base.metadata.tables["student"].insert(), [{"id": student}])
+            for name in OWN:
+                if rows.get(name):
+                    conn.execute(Base.metadata.tables[name].insert(), rows[name])
+    finally:
+        engine.dispose()
+
+
+def _copy(db_url: str, dest: Path, queries: dict) -> None:
+    """A new SQLite gradebook at ``dest`` with nbgrader's schema, holding what each
+    query (by table name) selects from the gradebook at ``db_url``."""
     with Gradebook(f"sqlite:///{dest}"):
-        pass  # creates nbgrader's schema
+        pass  # creates nbgrader's schema (and a course row: replaced below)
     src_engine = sqlalchemy.create_engine(db_url)
     dst_engine = sqlalchemy.create_engine(f"sqlite:///{dest}")
     tables = Base.metadata.sorted_tables
-    with src_engine.connect() as s, dst_engine.begin() as d:
-        for table in reversed(tables):
-            d.execute(table.delete())
-        for table in tables:
-            rows = [dict(r) for r in s.execute(sqlalchemy.select(table)).mappings()]
-            if rows:
-                d.execute(table.insert(), rows)
-    src_engine.dispose()
-    dst_engine.dispose()
+    try:
+        with src_engine.connect() as s, dst_engine.begin() as d:
+            for table in reversed(tables):
+                d.execute(table.delete())
+            for table in tables:
+                if table.name not in queries:
+                    continue
+                rows = [dict(r) for r in s.execute(queries[table.name]).mappings()]
+                if rows:
+                    d.execute(table.insert(), rows)
+    finally:
+        src_engine.dispose()
+        dst_engine.dispose()
 
 
 def register(course: Path, assignment: str, timeout: float = 300) -> str | None:

@@ -1,8 +1,11 @@
 """What crosses the network when grading on a cluster (:mod:`.cluster`), and nothing else.
 
 To a worker machine: once per grading run the course's ``nbgrader_config.py``, the
-assignment's ``source/`` files and the gradebook snapshot (:func:`course_parcel`); per
-student the submitted notebooks and the submission's time (:func:`pack_submission`).
+assignment's ``source/`` files and a gradebook of the assignment's structure, in which
+no person appears (:func:`course_parcel`, :func:`.gradebook.assignment_snapshot`); per
+student the submitted notebooks, the submission's time and that student's own rows of
+the gradebook, its id alone and no name or email (:func:`pack_submission`,
+:func:`.gradebook.own_rows`).
 Back: the autograded and feedback folders of that student (:func:`collect`), written
 into the teacher's course by the coordinator alone (:func:`write_tree`).
 
@@ -58,7 +61,8 @@ def _walk(top: Path):
 
 def course_parcel(course: Path, assignment: str, snapshot: Path, settings: dict) -> dict:
     """Everything a worker machine needs for every student of this run; ``key`` names
-    it (a worker keeps one prepared course per key)."""
+    it (a worker keeps one prepared course per key). ``snapshot``: the SQLite file of
+    :func:`.gradebook.assignment_snapshot`."""
     config = course / "nbgrader_config.py"
     source, total = {}, 0
     for name, path, st in _walk(course / "source" / assignment):
@@ -78,13 +82,14 @@ def course_parcel(course: Path, assignment: str, snapshot: Path, settings: dict)
 
 
 def pack_submission(course: Path, assignment: str, student: str, notebooks: list[str],
-                    max_notebook_bytes: int) -> dict:
+                    max_notebook_bytes: int, own: dict | None = None) -> dict:
     """One student's notebooks as the local grader's precheck and private copy see them:
     each regular one as its bytes or, when over the size limit, as its size alone (the
     worker's precheck then rejects it as locally, and nothing large travels); each one
     that is a link as :func:`through_link` reads it; the names of the student's other
     notebooks (nbgrader matches them by name only, and never reads them); the
-    submission's time as the local grader would read it."""
+    submission's time as the local grader would read it; ``own``, the student's rows
+    of the gradebook (:func:`.gradebook.own_rows`)."""
     folder = course / "submitted" / student / assignment
     wanted = {f"{name}.ipynb" for name in notebooks}
     files: dict[str, bytes | int] = {}
@@ -118,7 +123,8 @@ def pack_submission(course: Path, assignment: str, student: str, notebooks: list
         # a FIFO or a folder: missing for the grader, read by no one
     when = submission_time(folder)
     return {"student": student, "files": files, "mtimes": mtimes, "linked": linked,
-            "others": others, "timestamp": when.strftime(TIME_FORMAT) if when else None}
+            "others": others, "timestamp": when.strftime(TIME_FORMAT) if when else None,
+            "gradebook": own or {}}
 
 
 def through_link(path: Path, max_bytes: int) -> bytes | int | None:

@@ -2,10 +2,12 @@
 
 A Dask worker process keeps one :class:`Host`: a grading run of its own on this
 machine (run folder, uid range, a private course made of the coordinator's parcel)
-with a one-slot :class:`~.slots.WorkerSlots`. Each task grades one submission in that
-slot exactly as the local grader does (same sandbox, limits and hard deadline), so a
-crash or a memory bomb ends in the slot, never in the Dask worker. The task returns
-the small :class:`~.worker.Result` and the student's autograded and feedback files.
+with a one-slot :class:`~.slots.WorkerSlots`. Its gradebook holds the assignment's
+structure and, while a task runs, the one student that task grades. Each task grades
+one submission in that slot exactly as the local grader does (same sandbox, limits
+and hard deadline), so a crash or a memory bomb ends in the slot, never in the Dask
+worker. The task returns the small :class:`~.worker.Result` and the student's
+autograded and feedback files.
 
 Nothing here imports Dask: the functions are plain, Dask pickles them.
 """
@@ -20,7 +22,7 @@ import threading
 from multiprocessing.util import Finalize
 from pathlib import Path
 
-from . import cgroups, intake, parcel, sandbox, stale
+from . import cgroups, gradebook, intake, parcel, sandbox, stale
 from .slots import SlotConfig, WorkerSlots, WorkerStartError, uid_range
 from .worker import Job, Result
 
@@ -102,7 +104,9 @@ class Host:
         self._finalizer = Finalize(self, Host._cleanup, args=(self.run, self.alive, self),
                                    exitpriority=10)
         try:
-            self.course, self.snapshot = self.run / "course", self.run / "snapshot.db"
+            self.course = self.run / "course"
+            # the run's shared gradebook, and the copy of it a task grades with
+            self.structure, self.snapshot = self.run / "assignment.db", self.run / "snapshot.db"
             self.prepare(course_parcel)
             uid_base, self.uid_lock = uid_range()
             cfg = SlotConfig(run_dir=str(self.run), course_root=str(self.course),
@@ -113,19 +117,22 @@ class Host:
             raise
 
     def prepare(self, course_parcel: dict) -> None:
-        """The private course and gradebook snapshot of a coordinator's run (the slot
-        reads both afresh for each submission)."""
+        """The private course and gradebook of a coordinator's run (the slot reads
+        both afresh for each submission)."""
         self.key, self.assignment = course_parcel["key"], course_parcel["assignment"]
         self.settings = course_parcel["settings"]
         shutil.rmtree(self.course, ignore_errors=True)
         parcel.write_course(self.course, course_parcel)
-        self.snapshot.write_bytes(course_parcel["snapshot"])
+        self.structure.write_bytes(course_parcel["snapshot"])
 
     def grade(self, sub: dict) -> dict:
         a, student = self.assignment, sub["student"]
         for top in TOPS:
             intake.remove_tree(self.course / top / student)  # deep trees too
         parcel.unpack_submission(self.course, a, sub)
+        # this student alone (its id, its earlier grades) in a fresh copy of the shared one
+        shutil.copyfile(self.structure, self.snapshot)
+        gradebook.add_student(self.snapshot, student, sub["gradebook"])
         job = Job(str(self.course), a, student, str(self.snapshot), **self.settings["job"])
         hard_limit = self.settings["hard_limit"]
         got: list[Result] = []
@@ -146,6 +153,7 @@ class Host:
             result.reasons.extend(left)
         for top in TOPS:
             intake.remove_tree(self.course / top / student)  # deep trees too
+        self.snapshot.unlink(missing_ok=True)  # nothing of a student stays here
         return out
 
     @staticmethod
