@@ -213,6 +213,31 @@ def test_first_grading_registers_an_assignment_that_is_only_in_source(tmp_path):
     assert missing.returncode == 2 and "neither in the gradebook" in missing.stderr
 
 
+@pytest.mark.slow(20)
+def test_a_late_submission_is_penalised_as_the_course_says(tmp_path):
+    """The course's LateSubmissionPlugin decides the penalty, on the scores that count:
+    with penalty_method "zero", a correct notebook handed in a day late scores 0, as
+    plain nbgrader autograde would store it (course-grade once ignored the setting)."""
+    from datetime import datetime
+
+    from nbgrader.api import Gradebook
+
+    from tests.support import course as fx
+    from tests.support.nbgrader_cli import course_grade, grade_rows
+
+    root = fx.ga_course(tmp_path / "course", 'c.LateSubmissionPlugin.penalty_method = "zero"\n')
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment(fx.GA, duedate=datetime(2026, 11, 25, 12))
+    fx.ga_submit(root, "late")  # handed in at fx.TIMESTAMP, a day after the due date
+    fx.ga_submit(root, "wrong", "def square(x):\n    return x + x\n")
+    proc = course_grade(root, fx.GA, "--no-sandbox", timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        late = gb.find_submission_notebook(fx.GA, fx.GA, "late")
+        assert (late.score, late.late_submission_penalty) == (fx.GA_MAX_SCORE, fx.GA_MAX_SCORE)
+    assert float(grade_rows(root, fx.GA)["late"]["score"]) == 0.0
+
+
 def test_sandboxed_tests_fail_without_a_sandbox_unless_opted_out(pytester, monkeypatch):
     """No silent skips: where the sandbox cannot work, a grader test fails saying why;
     SANDBOX_TESTS=skip skips it, with the reason."""

@@ -243,13 +243,15 @@ def add_students(db_url: str, people) -> None:
 
 
 def record(course: str, db_url: str, assignment: str, student: str, use_outputs: bool,
-           decided: dict[str, bool] | None = None) -> None:
+           decided: dict[str, bool] | None = None, config=None) -> None:
     """Store one student's autograde result in the gradebook.
 
     With ``use_outputs`` the grades come from ``autograded/<student>/<assignment>``;
     a notebook that is absent there (missing, invalid, grading killed) scores 0. The
     grade cells in ``decided`` (the grading run's verdict: grade_id -> passed) get
-    full points or none, whatever their outputs in the notebook say.
+    full points or none, whatever their outputs in the notebook say. The late penalty
+    comes last, from those final scores, by the course's ``config`` (its
+    ``LateSubmissionPlugin``: a ``penalty_method = "zero"`` takes the whole score).
     """
     decided = decided or {}
     timestamp = submission_time(Path(course, "submitted", student, assignment))
@@ -267,7 +269,6 @@ def record(course: str, db_url: str, assignment: str, student: str, use_outputs:
             resources = {"nbgrader": {"db_url": db_url, "assignment": assignment,
                                       "notebook": name, "student": student}}
             nb, resources = SaveAutoGrades().preprocess(nb, resources)
-            AssignLatePenalties().preprocess(nb, resources)
             present = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
                        if c.metadata.get("nbgrader", {}).get("grade")}
         with Gradebook(db_url) as gb:
@@ -279,6 +280,8 @@ def record(course: str, db_url: str, assignment: str, student: str, use_outputs:
                     grade.auto_score = 0
                     grade.needs_manual_grade = False
             gb.db.commit()
+        if present:  # on the scores that count, as the course's settings say
+            AssignLatePenalties(config=config).preprocess(nb, resources)
 
 
 def grades_of(db_url: str, assignment: str, student: str) -> dict:
@@ -322,9 +325,11 @@ def store(db_url: str, assignment: str, student: str, grades: dict | None,
 
 
 def scores(db_url: str, assignment: str, student: str) -> tuple[float, float]:
+    """(score, max score), the late penalty taken off as ``nbgrader export`` does."""
     with Gradebook(db_url) as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
             return 0.0, float(gb.find_assignment(assignment).max_score)
-        return float(sub.score), float(sub.max_score)
+        penalty = float(sub.late_submission_penalty or 0.0)
+        return max(0.0, float(sub.score) - penalty), float(sub.max_score)

@@ -234,7 +234,7 @@ def finish(job: Job, db_url: str, result: Result) -> None:
     they are for the parent, and the feedback pages from them."""
     try:
         gradebook.record(job.course, db_url, job.assignment, job.student, use_outputs=True,
-                         decided=result.cells)
+                         decided=result.cells, config=load_course_config(job.course))
         result.grades = gradebook.grades_of(db_url, job.assignment, job.student)
     except Exception as exc:  # noqa: BLE001 - reported for this student only
         result.status = "failed"
