@@ -272,8 +272,8 @@ def grade_class(tmp_path: Path, extra_args: tuple[str, ...] = ()) -> dict:
     (root / "submitted" / "missing" / fx.GA).mkdir(parents=True)
     (root / "submitted" / "missing" / fx.GA / "notes.txt").write_text("forgot it")
     fx.ga_submit(root, "bad name")
-    # notebooks that are links (the precheck follows them, the private copy leaves them
-    # out): to another student's, graded for nobody; to a host file, never shown
+    # notebooks that are links, refused unread (as root, a link could read any file or
+    # block on one of /proc): to another student's, to a host file
     for student, target in (("linked", root / "submitted/good/ga/ga.ipynb"),
                             ("linked-passwd", Path("/etc/passwd"))):
         link = fx.ga_submit(root, student)
@@ -426,9 +426,8 @@ BAD_INPUT = [
     ("missing", "missing notebook ga.ipynb"),
     ("bad name", "not a usable student id"),
     ("duplicated", "duplicated grade cell 'answer'"),
-    # the link is left out of what nbgrader grades, the other student's work with it
-    ("linked", "No notebooks were matched"),
-    ("linked-passwd", "invalid notebook file ga.ipynb (NotJSONError)"),
+    ("linked", "notebook ga.ipynb is a link, not the notebook itself"),
+    ("linked-passwd", "notebook ga.ipynb is a link, not the notebook itself"),
 ]
 
 

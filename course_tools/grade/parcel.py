@@ -9,8 +9,8 @@ the gradebook, its id alone and no name or email (:func:`pack_submission`,
 Back: the autograded and feedback folders of that student (:func:`collect`), written
 into the teacher's course by the coordinator alone (:func:`write_tree`).
 
-Only regular files travel, never links (a notebook that is a link travels as what the
-local grader would read through it, and only when that is a notebook); sizes and counts
+Only regular files travel, never links (of a notebook that is a link, its name alone:
+the grader refuses it unread, here and on the worker); sizes and counts
 are bounded, names are checked before anything is written, so neither a student's files
 nor a worker can write outside the student's own folders.
 """
@@ -18,7 +18,6 @@ nor a worker can write outside the student's own folders.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
 from pathlib import Path, PurePosixPath
@@ -85,8 +84,9 @@ def pack_submission(course: Path, assignment: str, student: str, notebooks: list
                     max_notebook_bytes: int, own: dict | None = None) -> dict:
     """One student's notebooks as the local grader's precheck and private copy see them:
     each regular one as its bytes or, when over the size limit, as its size alone (the
-    worker's precheck then rejects it as locally, and nothing large travels); each one
-    that is a link as :func:`through_link` reads it; the names of the student's other
+    worker's precheck then rejects it as locally, and nothing large travels); of each
+    one that is a link, its name only (the precheck refuses a link, never following
+    it, and so does the worker's: nothing is read through it); the names of the student's other
     notebooks (nbgrader matches them by name only, and never reads them); the
     submission's time as the local grader would read it; ``own``, the student's rows
     of the gradebook (:func:`.gradebook.own_rows`)."""
@@ -94,7 +94,7 @@ def pack_submission(course: Path, assignment: str, student: str, notebooks: list
     wanted = {f"{name}.ipynb" for name in notebooks}
     files: dict[str, bytes | int] = {}
     mtimes: dict[str, int] = {}
-    linked: dict[str, bytes | int] = {}
+    linked: list[str] = []
     others: list[str] = []
     try:
         with os.scandir(folder) as it:
@@ -117,9 +117,7 @@ def pack_submission(course: Path, assignment: str, student: str, notebooks: list
                                  else path.read_bytes())
             mtimes[entry.name] = st.st_mtime_ns
         elif stat.S_ISLNK(st.st_mode):
-            target = through_link(Path(entry.path), max_notebook_bytes)
-            if target is not None:
-                linked[entry.name] = target
+            linked.append(entry.name)
         # a FIFO or a folder: missing for the grader, read by no one
     when = submission_time(folder)
     return {"student": student, "files": files, "mtimes": mtimes, "linked": linked,
@@ -127,51 +125,9 @@ def pack_submission(course: Path, assignment: str, student: str, notebooks: list
             "gradebook": own or {}}
 
 
-def through_link(path: Path, max_bytes: int) -> bytes | int | None:
-    """What the local precheck reads through a notebook that is a link (it follows it;
-    the private copy then leaves the link out): None when it leads to no regular file
-    (a missing notebook); its size alone when over the limit; its bytes when they are a
-    notebook; else a stand-in that fails to read the same way, so that nothing but a
-    notebook a student pointed at (another student's, say) ever travels."""
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        if st.st_size > max_bytes:
-            return st.st_size
-        # non-blocking: a file of /proc may never end a read
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError:
-        return None
-    error = _read_error(data)
-    if error is None:
-        return data
-    return next((s for s in STAND_INS if _read_error(s) == error), STAND_INS[0])
-
-
-# files that fail nbformat's read or validation, each its own way
-STAND_INS = (b"", b"\xff", b"[]", b"{}", b'{"nbformat": 99}',
-             b'{"cells": 1, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-
-
-def _read_error(data: bytes) -> str | None:
-    """The name of the error the precheck meets reading ``data`` as a notebook file."""
-    import nbformat
-
-    try:
-        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf8").read()
-        nbformat.validate(nbformat.reads(text, as_version=4))
-    except Exception as exc:  # noqa: BLE001 - as the precheck catches them
-        return type(exc).__name__
-    return None
-
-
 def unpack_submission(course: Path, assignment: str, sub: dict) -> None:
     """``sub`` as ``submitted/<student>/<assignment>`` of the worker's private course;
-    a linked notebook as a link to its file under ``linked/<student>/``, outside the
-    folder the private copy takes."""
+    a linked notebook as a link again (to nothing: the precheck refuses it unread)."""
     folder = course / "submitted" / sub["student"] / assignment
     folder.mkdir(parents=True)
     for name, data in sub["files"].items():
@@ -180,11 +136,8 @@ def unpack_submission(course: Path, assignment: str, sub: dict) -> None:
         mtime = sub["mtimes"].get(name)
         if mtime is not None:
             os.utime(path, ns=(mtime, mtime))
-    for name, data in sub["linked"].items():
-        target = course / "linked" / sub["student"] / _safe(name, single=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _write(target, data)
-        (folder / name).symlink_to(target)
+    for name in sub["linked"]:
+        (folder / _safe(name, single=True)).symlink_to(folder / ".linked-notebook")
     for name in sub["others"]:
         (folder / _safe(name, single=True)).touch()
     if sub["timestamp"]:

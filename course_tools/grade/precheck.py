@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,17 +61,28 @@ def precheck(folder: Path, notebooks: list[str], cells: dict[tuple[str, str], So
     reasons, runnable = [], True
     for name in notebooks:
         path = folder / f"{name}.ipynb"
-        if not path.is_file():
+        try:
+            st = path.lstat()
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            # never followed: as root it could read any file, or block on one of /proc
+            reasons.append(f"notebook {name}.ipynb is a link, not the notebook itself "
+                           "(hand in the file); not graded")
+            runnable = False
+            continue
+        if st is None or not stat.S_ISREG(st.st_mode):
             reasons.append(f"missing notebook {name}.ipynb (scored 0)")
             continue
-        size = path.stat().st_size
+        size = st.st_size
         if size > max_bytes:
             reasons.append(f"notebook {name}.ipynb too large ({size >> 20} MiB > "
                            f"{max_bytes >> 20} MiB limit); not graded")
             runnable = False
             continue
         try:
-            nb = nbformat.read(path, as_version=4)
+            with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf8") as fh:
+                nb = nbformat.read(fh, as_version=4)
             nbformat.validate(nb)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the student's file
             reasons.append(f"invalid notebook file {name}.ipynb ({type(exc).__name__}); not graded")

@@ -28,8 +28,8 @@ from .worker import Job, Result
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CODE = ("course_tools", "hwcheck", "courselib")  # what grades: the same on every machine
-# a student's folders in the private course (linked/: what their linked notebooks read)
-TOPS = ("submitted", "linked", "autograded", "feedback")
+# a student's folders in the private course
+TOPS = ("submitted", "autograded", "feedback")
 DAEMON_FIX = ("its process is daemonic and cannot start the grading slot: start it with "
               "DASK_DISTRIBUTED__WORKER__DAEMON=False (or dask worker --no-nanny)")
 
