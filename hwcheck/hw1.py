@@ -93,7 +93,7 @@ def sentinel_text(folder, module: str) -> str | None:
     literal (``object()``...), else None."""
     try:
         text = (Path(folder) / f"{module}.py").read_text(encoding="utf-8", errors="replace")
-        tree = ast.parse(text)
+        tree = source.parse(text)
     except (OSError, SyntaxError, ValueError):
         return None
     found = None
