@@ -43,7 +43,7 @@ echo "installing requirements.lock and the course's packages into $env_dir ($ins
 "${install[@]}" --no-deps -e .
 # An editable install leaves the course's own modules uncompiled too: with
 # PYTHONDONTWRITEBYTECODE=1 every kernel, grader and lecture worker would compile
-# them again at each start (hwcheck's checker alone: 40 ms a process).
+# them again at each start.
 "$py" -m compileall -q -j 0 helpers hwcheck courselib course_tools >/dev/null
 # The course's Jupyter server settings (formgrader shows student notebooks without
 # their script): a wheel install puts them there itself, an editable one does not.

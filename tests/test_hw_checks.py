@@ -359,7 +359,7 @@ def test_a_checks_spawn_children_import_only_what_they_run(tmp_path):
     """The checker runs as ``python -m hwcheck`` (a package's __main__), so its spawn
     children do not re-import it as ``__mp_main__`` (CPython's spawn.py skips a
     ``__main__`` module): each child pays for its own target's imports only, not for
-    every homework's tasks and psutil (about a third of a hw1 check's CPU)."""
+    every homework's tasks and psutil."""
     folder = module_dir(tmp_path, "hw1", "correct")
     module = folder / "hw1_solution.py"
     module.write_text(module.read_text().replace(

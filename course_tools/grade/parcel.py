@@ -132,7 +132,11 @@ def unpack_submission(course: Path, assignment: str, sub: dict) -> None:
     folder.mkdir(parents=True)
     for name, data in sub["files"].items():
         path = folder / _safe(name, single=True)
-        _write(path, data)
+        if isinstance(data, int):
+            with path.open("wb") as fh:
+                fh.truncate(data)  # sparse: its size, no disk
+        else:
+            path.write_bytes(data)
         mtime = sub["mtimes"].get(name)
         if mtime is not None:
             os.utime(path, ns=(mtime, mtime))
@@ -142,14 +146,6 @@ def unpack_submission(course: Path, assignment: str, sub: dict) -> None:
         (folder / _safe(name, single=True)).touch()
     if sub["timestamp"]:
         (folder / "timestamp.txt").write_text(sub["timestamp"])
-
-
-def _write(path: Path, data: bytes | int) -> None:
-    if isinstance(data, int):
-        with path.open("wb") as fh:
-            fh.truncate(data)  # sparse: its size, no disk
-    else:
-        path.write_bytes(data)
 
 
 def write_course(course: Path, parcel: dict) -> None:
