@@ -178,6 +178,16 @@ ATTACKS = {
         "import multiprocessing as mp\ndef double(x):\n    return 2 * x\n"
         "with mp.get_context('spawn').Pool(2) as p:\n    print(p.map(double, [1, 2]))\n"
     ),
+    # a pool stuck on unpicklable work that the first interrupt does not end (a lost
+    # SIGINT, or one that lands where the pool's terminate then waits)
+    "stubborn": fx.GA_CORRECT + (
+        "import signal, sys, time\nhits = []\ndef first_is_lost(signum, frame):\n"
+        "    hits.append(signum)\n    if len(hits) > 1:\n        raise KeyboardInterrupt\n"
+        "signal.signal(signal.SIGINT, first_is_lost)\n"
+        "print('Process SpawnPoolWorker-1:\\n  File \"pool.py\", line 114, in worker\\n'\n"
+        "      \"AttributeError: Can't get attribute 'double' on <module '__main__'>\", "
+        "file=sys.stderr, flush=True)\ntime.sleep(60)\n"
+    ),
 }
 
 
@@ -357,11 +367,24 @@ def check_disk_filler_is_capped_and_graded(graded):
     assert score(graded, "filler") == fx.GA_MAX_SCORE
 
 
+def cell_story(graded, student: str, index: int) -> str:
+    """A graded cell's outputs and nbclient's timestamps: what a failed check shows."""
+    nb = nbformat.read(graded["root"] / "autograded" / student / "ga" / "ga.ipynb", as_version=4)
+    cell = nb.cells[index]
+    outs = [(o.output_type, (o.get("text") or o.get("evalue") or "")[-800:]) for o in cell.outputs]
+    return f"timestamps {dict(cell.metadata.get('execution', {}))}, outputs {outs}"
+
+
 def check_unpicklable_worker_is_diagnosed_before_the_timeout(graded):
     r = row(graded, "unpicklable")
     assert "worker not picklable under spawn (cell 2 (answer)" in r["reasons"]
-    assert "timeout in cell 2" not in r["reasons"]
+    assert "timeout in cell 2" not in r["reasons"], cell_story(graded, "unpicklable", 1)
     assert score(graded, "unpicklable") == fx.GA_MAX_SCORE
+    # interrupted again while the cell runs on: the first SIGINT is lost here
+    r = row(graded, "stubborn")
+    assert "worker not picklable under spawn (cell 2 (answer)" in r["reasons"]
+    assert "timeout in cell 2" not in r["reasons"], cell_story(graded, "stubborn", 1)
+    assert score(graded, "stubborn") == fx.GA_MAX_SCORE
 
 
 def check_sandbox_hides_the_host_teacher_files_other_students_and_host_network(graded):

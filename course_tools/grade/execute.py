@@ -33,6 +33,7 @@ from .sandbox import SandboxKernelManager
 
 UNPICKLABLE_PATTERN = "Can't get attribute"
 POOL_WORKER_FRAME = "in worker"
+INTERRUPTS, INTERRUPT_EVERY = 5, 3.0  # how a cell stuck on unpicklable workers is stopped
 # messages whose content becomes a cell's output (or a display updated in place,
 # or widget state nbclient keeps in the notebook)
 COUNTED = {"stream", "display_data", "execute_result", "update_display_data",
@@ -115,12 +116,14 @@ class BoundedExecute(SandboxExecute):
 
     def preprocess(self, nb, resources, km=None):
         self._deadline: float | None = None  # set at the first code cell: start-up is free
-        self._cell: int | None = None
+        self._cell: int | None = None  # the last cell started (named if the notebook fails)
+        self._running: int | None = None  # the cell running now
         self._stream_tail: dict[int, str] = {}
         self._output_bytes: dict[int, int] = {}
         self._notebook_bytes = 0
         self._truncated: set[int] = set()
         self._interrupted: set[int] = set()
+        self._interrupter: asyncio.Future | None = None
         self.timeout_func = self._cell_timeout
         try:
             return super().preprocess(nb, resources, km=km)
@@ -148,8 +151,14 @@ class BoundedExecute(SandboxExecute):
                     "error", ename="NotebookTimeoutError", evalue=text,
                     traceback=[f"NotebookTimeoutError: {text}"])]
                 return cell, resources
-        self._cell = index
-        return super().preprocess_cell(cell, resources, index)
+        self._cell = self._running = index
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            self._running = None
+            if self._interrupter is not None:
+                self._interrupter.cancel()
+                self._interrupter = None
 
     def process_message(self, msg, cell, cell_index):
         msg_type = msg.get("msg_type", "")
@@ -181,8 +190,18 @@ class BoundedExecute(SandboxExecute):
                 self._interrupted.add(cell_index)
                 self.log.warning("cell %d: spawn pool workers cannot unpickle their task; "
                                  "interrupting", cell_index)
-                asyncio.ensure_future(ensure_async(self.km.interrupt_kernel()))
+                self._interrupter = asyncio.ensure_future(self._interrupt_while_running(cell_index))
         return out
+
+    async def _interrupt_while_running(self, cell_index: int) -> None:
+        """SIGINT the kernel, again every few seconds while the cell still runs: one
+        interrupt ended the cell almost always, but a full CI run once saw the cell run
+        on to its timeout after it (the diagnosis came, the interrupt did not end it)."""
+        for _ in range(INTERRUPTS):
+            if self._running != cell_index:
+                return
+            await ensure_async(self.km.interrupt_kernel())
+            await asyncio.sleep(INTERRUPT_EVERY)
 
 
 def _size(obj) -> int:
