@@ -3,8 +3,7 @@
 Lecture 04's speedup compares the tasks run one after another in the notebook's own
 process with the same tasks on a pool. If a worker process runs the same code more
 slowly, no pool can reach "speedup = number of cores" against that process, however
-heavy the tasks. This script times one task in this process and in a pool worker,
-alternately, for each start method and for two loops:
+heavy the tasks. This script times two loops:
 
 - ``sum_squares``, the lecture's first CPU task: it creates integer objects at every
   step, and its speed varies from process to process with the process's state (whether
@@ -13,11 +12,14 @@ alternately, for each start method and for two loops:
 - ``pearson``, the lecture's task now (a Pearson hash): every number in its loop is
   below 256, which CPython keeps ready-made, so it creates no objects.
 
-Each is timed in a plain worker and in a worker with one idle extra thread (a pool
-initializer starts it). bench/results/process_speed.txt holds a run on the course's
-2-core test machine.
+Both loops are timed alternately in the same process (a slow or fast spell of the
+machine, which on a shared virtual machine can last seconds, falls on both), and the
+ratio of their times is compared across processes: this one, with one thread and then
+with an idle extra thread, and a one-worker pool under each start method, plain and
+with an idle extra thread (a pool initializer starts it).
+bench/results/process_speed.txt holds a run on the course's 2-core test machine.
 
-    .venv/bin/python bench/bench_process_speed.py [--work 600000] [--rounds 15]
+    .venv/bin/python bench/bench_process_speed.py [--work 300000] [--pairs 21]
 
 Run it under other interpreters too (``python3.13 bench/bench_process_speed.py``):
 it needs only the standard library. Nothing is asserted; the machine decides.
@@ -63,37 +65,43 @@ def time_task(name: str, n: int) -> float:
     return time.perf_counter() - start
 
 
+def time_both(n: int, pairs: int) -> dict[str, float]:
+    """Median seconds of each task in the process that runs this, the two timed
+    alternately: a slower or faster spell of the machine falls on both."""
+    seen: dict[str, list[float]] = {name: [] for name in TASKS}
+    for _ in range(pairs):
+        for name in TASKS:
+            seen[name].append(time_task(name, n))
+    return {name: statistics.median(times) for name, times in seen.items()}
+
+
 def start_idle_thread() -> None:
     """Pool initializer: one extra thread that waits forever and never runs."""
     threading.Thread(target=threading.Event().wait, daemon=True).start()
 
 
-def compare(method: str, task: str, work: int, rounds: int,
-            initializer=None) -> tuple[float, float]:
-    """Median seconds per task here and in a one-worker pool, timed alternately."""
-    here, there = [], []
-    with multiprocessing.get_context(method).Pool(1, initializer=initializer) as pool:
-        pool.apply(time_task, (task, 10))  # the worker is up and has imported this module
-        for _ in range(rounds):
-            here.append(time_task(task, work))
-            there.append(pool.apply_async(time_task, (task, work)).get(timeout=60))
-    return statistics.median(here), statistics.median(there)
+def report(where: str, medians: dict[str, float]) -> None:
+    sq, pe = medians["sum_squares"], medians["pearson"]
+    print(f"{where:38s} sum_squares {sq * 1e3:5.1f} ms, pearson {pe * 1e3:5.1f} ms, "
+          f"ratio {sq / pe:.2f}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", type=int, default=500_000, help="each task's argument")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--work", type=int, default=300_000, help="each task's argument")
+    parser.add_argument("--pairs", type=int, default=21)
     args = parser.parse_args()
     print(f"{platform.python_implementation()} {platform.python_version()} "
-          f"({sys.executable}), {multiprocessing.cpu_count()} CPUs, task({args.work})")
-    for task in TASKS:
-        for method in multiprocessing.get_all_start_methods():
-            for label, init in (("worker", None), ("worker + idle thread", start_idle_thread)):
-                here, there = compare(method, task, args.work, args.rounds, init)
-                print(f"{task:11s} {method:10s} {label:20s} here {here * 1e3:5.1f} ms, worker "
-                      f"{there * 1e3:5.1f} ms: worker/here {there / here:.2f}, so a pool of 2 "
-                      f"can reach at most {2 * here / there:.2f} against this process")
+          f"({sys.executable}), {multiprocessing.cpu_count()} CPUs, task({args.work}); "
+          "the ratio is sum_squares' time over pearson's in the same process")
+    report("this process, one thread", time_both(args.work, args.pairs))
+    for method in multiprocessing.get_all_start_methods():
+        for label, init in (("worker", None), ("worker + idle thread", start_idle_thread)):
+            with multiprocessing.get_context(method).Pool(1, initializer=init) as pool:
+                medians = pool.apply_async(time_both, (args.work, args.pairs)).get(timeout=300)
+            report(f"{method} {label}", medians)
+    start_idle_thread()
+    report("this process, with an idle thread", time_both(args.work, args.pairs))
     return 0
 
 
