@@ -238,6 +238,33 @@ def test_a_late_submission_is_penalised_as_the_course_says(tmp_path):
     assert float(grade_rows(root, fx.GA)["late"]["score"]) == 0.0
 
 
+def test_an_extension_on_an_assignment_without_a_due_date_changes_nothing(tmp_path):
+    """nbgrader adds an extension to the due date, even a missing one (None +
+    timedelta): the student with the extension got "grading error: TypeError". Now
+    both are graded in full, and the teacher's gradebook keeps the extension."""
+    from nbgrader.api import Gradebook
+
+    from tests.support import course as fx
+    from tests.support.nbgrader_cli import course_grade, grade_rows
+
+    root = fx.ga_course(tmp_path / "course")
+    for student in ("extended", "plain"):
+        fx.ga_submit(root, student)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment(fx.GA)  # no due date
+        gb.update_or_create_student("extended")
+        gb.update_or_create_submission(fx.GA, "extended")
+        gb.grant_extension(fx.GA, "extended", days=2)
+    proc = course_grade(root, fx.GA, "--no-sandbox", timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = grade_rows(root, fx.GA)
+    for student in ("extended", "plain"):
+        assert (rows[student]["status"], float(rows[student]["score"])) == (
+            "graded", fx.GA_MAX_SCORE), rows[student]
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert gb.find_submission(fx.GA, "extended").extension.days == 2
+
+
 def test_sandboxed_tests_fail_without_a_sandbox_unless_opted_out(pytester, monkeypatch):
     """No silent skips: where the sandbox cannot work, a grader test fails saying why;
     SANDBOX_TESTS=skip skips it, with the reason."""

@@ -130,6 +130,24 @@ def add_student(db_path: Path, student: str, rows: dict[str, list[dict]]) -> Non
         engine.dispose()
 
 
+def clear_moot_extensions(db_path: Path, assignment: str) -> None:
+    """In a worker's private copy: an extension moves the due date, so on an assignment
+    without one it changes nothing; but nbgrader adds it to the missing date
+    (``SubmittedAssignment.duedate``: None + timedelta), and the TypeError failed that
+    student's grading. Cleared in the copy only: the teacher's gradebook keeps it."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{db_path}")
+    submitted = Base.metadata.tables["submitted_assignment"]
+    assignments = Base.metadata.tables["assignment"]
+    undated = sqlalchemy.select(assignments.c.id).where(
+        assignments.c.name == assignment, assignments.c.duedate.is_(None))
+    try:
+        with engine.begin() as conn:
+            conn.execute(submitted.update().where(submitted.c.assignment_id.in_(undated))
+                         .values(extension=None))
+    finally:
+        engine.dispose()
+
+
 def _copy(db_url: str, dest: Path, queries: dict) -> None:
     """A new SQLite gradebook at ``dest`` with nbgrader's schema, holding what each
     query (by table name) selects from the gradebook at ``db_url``."""

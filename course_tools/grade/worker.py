@@ -171,6 +171,7 @@ def _grade(job: Job, work: Path, kernel: Config) -> Result:
     result = Result(job.student)
     db_path = work / f"{job.student}.db"
     shutil.copyfile(job.snapshot, db_path)
+    gradebook.clear_moot_extensions(db_path, job.assignment)
     db_url = f"sqlite:///{db_path}"
     course_config = load_course_config(job.course)
     notebooks, cells = precheck.source_cells(db_url, job.assignment, course_config)
