@@ -76,7 +76,7 @@ lint: env
 # runs (scripts/ensure-postgres.sh): CI installs them, a user is told the command.
 # One session runs every test under all three start methods (--start-methods,
 # tests/plugins/start_methods.py), so xdist spreads all of them over its
-# workers. Four workers on two cores: some tests wait (kernels starting, deadlocks
+# workers. Five workers on two cores: some tests wait (kernels starting, deadlocks
 # running into their time limits). tests/conftest.py makes each slow(seconds) test
 # a unit of its own and the rest of each file one unit, longest first;
 # --no-loadscope-reorder keeps that order (by default xdist sorts the units by
@@ -85,7 +85,7 @@ lint: env
 UNIT_DIST := --dist loadgroup --no-loadscope-reorder
 test-unit: env
 	@scripts/ensure-postgres.sh $(BIN)/python
-	$(PYTEST) -q -n 4 $(UNIT_DIST) --durations=20 tests --ignore=tests/browser --start-methods=$(START_METHODS)
+	$(PYTEST) -q -n 5 $(UNIT_DIST) --durations=20 tests --ignore=tests/browser --start-methods=$(START_METHODS)
 
 # Every lecture notebook under every start method (00-review.ipynb::fork, ...; the three of one notebook on one worker, since they share its %%writefile modules),
 # strict output comparison.
