@@ -151,7 +151,10 @@ def test_executor_bounds_a_plain_kernel_and_reports_through_its_config(run_dir, 
     c = Config()
     c.SandboxKernelManager.sandboxed = False
     c.SandboxKernelManager.run_dir = str(run_dir)
-    c.SandboxKernelManager.slot = "unit-0"
+    # a slot of its own: ending a slot kills every process marked with its name, and
+    # another test's WorkerSlots(run_id="unit") ended "unit-0" while this kernel ran
+    slot = f"limits-{os.getpid()}"
+    c.SandboxKernelManager.slot = slot
     c.SandboxKernelManager.record = record
     c.BoundedExecute.record = record
     # 12 s: room for the kernel's start and the first cells on a busy 2-core machine (4 s
@@ -166,7 +169,7 @@ def test_executor_bounds_a_plain_kernel_and_reports_through_its_config(run_dir, 
     assert time.monotonic() - started < 60
     marker, loud, sleeper, last = ([o.get("text", "") or o.get("ename", "") for o in cell.outputs]
                                    for cell in nb.cells)
-    assert marker == ["unit-0\n"]  # the slot marker, set through the Config
+    assert marker == [f"{slot}\n"]  # the slot marker, set through the Config
     assert any("output beyond" in text for text in loud)
     assert sum(map(len, loud)) < 2000  # capped
     assert "CellTimeoutError" in sleeper  # cut at the notebook's time limit
@@ -184,7 +187,7 @@ def test_executor_bounds_a_plain_kernel_and_reports_through_its_config(run_dir, 
 def test_a_worker_that_cannot_start_stops_the_run_with_a_message():
     """Not an endless restart loop: no submission could be graded anyway."""
     cfg = SlotConfig(run_dir="/proc/no-such-run", course_root="/nonexistent", sandboxed=False)
-    slots = WorkerSlots(1, cfg, run_id="unit")
+    slots = WorkerSlots(1, cfg, run_id=f"nostart-{os.getpid()}")  # its own slot names
     graded = []
     try:
         with pytest.raises(WorkerStartError, match="did not start"):
