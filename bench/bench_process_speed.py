@@ -6,20 +6,21 @@ slowly, no pool can reach "speedup = number of cores" against that process, howe
 heavy the tasks. This script times two loops:
 
 - ``sum_squares``, the lecture's first CPU task: it creates integer objects at every
-  step, and its speed varies from process to process with the process's state (whether
-  it has other threads, among others), so a worker may run it faster or slower than the
-  process that started it;
+  step. In some runs on the course's machine a plain spawn worker ran it about 10%
+  slower, relative to ``pearson``, than every other process did; in others it did not
+  (the saved results hold several runs, to show both);
 - ``pearson``, the lecture's task now (a Pearson hash): every number in its loop is
   below 256, which CPython keeps ready-made, so it creates no objects.
 
 Both loops are timed alternately in the same process (a slow or fast spell of the
 machine, which on a shared virtual machine can last seconds, falls on both), and the
-ratio of their times is compared across processes: this one, with one thread and then
-with an idle extra thread, and a one-worker pool under each start method, plain and
-with an idle extra thread (a pool initializer starts it).
-bench/results/process_speed.txt holds a run on the course's 2-core test machine.
+ratio of their times is compared across processes: this one (with one thread until
+the last line, which has an idle extra thread), and a one-worker pool under each start method, plain and
+with an idle extra thread (a pool initializer starts it). The whole table is measured
+``--runs`` times. bench/results/process_speed.txt holds a run on the course's 2-core
+test machine.
 
-    .venv/bin/python bench/bench_process_speed.py [--work 300000] [--pairs 21]
+    .venv/bin/python bench/bench_process_speed.py [--work 300000] [--pairs 21] [--runs 3]
 
 Run it under other interpreters too (``python3.13 bench/bench_process_speed.py``):
 it needs only the standard library. Nothing is asserted; the machine decides.
@@ -90,18 +91,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=int, default=300_000, help="each task's argument")
     parser.add_argument("--pairs", type=int, default=21)
+    parser.add_argument("--runs", type=int, default=3, help="times the whole table is measured")
     args = parser.parse_args()
     print(f"{platform.python_implementation()} {platform.python_version()} "
           f"({sys.executable}), {multiprocessing.cpu_count()} CPUs, task({args.work}); "
           "the ratio is sum_squares' time over pearson's in the same process")
-    report("this process, one thread", time_both(args.work, args.pairs))
-    for method in multiprocessing.get_all_start_methods():
-        for label, init in (("worker", None), ("worker + idle thread", start_idle_thread)):
-            with multiprocessing.get_context(method).Pool(1, initializer=init) as pool:
-                medians = pool.apply_async(time_both, (args.work, args.pairs)).get(timeout=300)
-            report(f"{method} {label}", medians)
+    started = time.perf_counter()
+    for run in range(1, args.runs + 1):
+        print(f"run {run}")
+        report("this process", time_both(args.work, args.pairs))
+        for method in multiprocessing.get_all_start_methods():
+            for label, init in (("worker", None), ("worker + idle thread", start_idle_thread)):
+                with multiprocessing.get_context(method).Pool(1, initializer=init) as pool:
+                    medians = pool.apply_async(time_both, (args.work, args.pairs)).get(
+                        timeout=300)
+                report(f"{method} {label}", medians)
     start_idle_thread()
     report("this process, with an idle thread", time_both(args.work, args.pairs))
+    print(f"took {time.perf_counter() - started:.0f} s")
     return 0
 
 
