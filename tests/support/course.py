@@ -18,8 +18,13 @@ Either way ``submit`` puts a notebook where ``nbgrader collect`` would.
 
 from __future__ import annotations
 
+import atexit
 import copy
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -32,11 +37,33 @@ NO_MAGIC = {"notebook_workers"}  # samples whose answer cell lost its %%writefil
 TIMESTAMP = "2026-11-26 12:00:00.000000 UTC"
 
 
+_EMPTY_GRADEBOOK = Path(tempfile.gettempdir()) / f"mp-course-empty-gradebook-{os.getpid()}.db"
+
+
+def seed_gradebook(course: Path) -> None:
+    """Give ``course`` the empty gradebook.db nbgrader would create on first use.
+
+    nbgrader creates one by running ``alembic heads`` in a subprocess (about 1 CPU
+    second); the suite builds dozens of courses, so each test process creates one
+    the same way, once, and copies it."""
+    if not _EMPTY_GRADEBOOK.exists():
+        partial = _EMPTY_GRADEBOOK.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        subprocess.run([sys.executable, "-c", "import sys; from nbgrader.api import Gradebook; "
+                        "Gradebook('sqlite:///' + sys.argv[1]).close()", str(partial)],
+                       env=env, check=True, timeout=120, capture_output=True)
+        partial.replace(_EMPTY_GRADEBOOK)
+        atexit.register(_EMPTY_GRADEBOOK.unlink, missing_ok=True)
+    shutil.copy(_EMPTY_GRADEBOOK, course / "gradebook.db")
+
+
 def make_course(tmp: Path, *assignments: str, with_release: bool = False) -> Path:
     """A copy of the course root with only what nbgrader needs for ``assignments``."""
     course = tmp / "course"
     course.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", course)
+    seed_gradebook(course)
     for a in assignments:
         shutil.copytree(ROOT / "source" / a, course / "source" / a,
                         ignore=shutil.ignore_patterns("*_solution.py", "__pycache__"))
@@ -148,6 +175,8 @@ def ga_course(root: Path, extra_config: str = "") -> Path:
     nbformat.write(ga_source_notebook(), src / f"{GA}.ipynb")
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'fixture'\n" + extra_config)
+    if "db_url" not in extra_config:  # a gradebook elsewhere (PostgreSQL): none here
+        seed_gradebook(root)
     nbgrader(["generate_assignment", GA, "--force"], root, timeout=120)
     return root
 
