@@ -26,12 +26,14 @@ notebook prints (how busy the machine was, which pool size won).
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import os
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from courselib.procs import finish
@@ -155,6 +157,9 @@ class Sweep:
     sequential: Stats  # the tasks one after another in this process
     per_size: dict[int, Stats]  # the same tasks on a warm pool of each size
     startup: dict[int, float]  # starting each pool until every worker had answered
+    # processor time of one task, in the process that ran it: here, and in each pool's workers
+    task_here: Stats | None = None
+    task_in_pool: dict[int, Stats] = field(default_factory=dict)
 
     def speedups(self) -> dict[int, Stats]:
         """Per round: the sequential time divided by each pool's time in that round.
@@ -165,6 +170,22 @@ class Sweep:
             size: Stats(tuple(q / t for q, t in zip(self.sequential.samples, s.samples, strict=True)))
             for size, s in self.per_size.items()
         }
+
+    def worker_pace(self, size: int) -> float:
+        """How many times the processor time a task used here it used in the workers
+        of the pool of ``size``, on average: 1.0 when they computed as fast. Means, not
+        medians: a pool's time depends on all its tasks, the slow ones included."""
+        return self.task_in_pool[size].mean / self.task_here.mean
+
+
+def timed_call(worker: Callable[[object], object], arg: object) -> float:
+    """``worker(arg)``: the processor time it used (seconds), in the thread that ran it.
+
+    Processor time, not elapsed time, so that a worker waiting for its turn on a
+    core (more workers than cores) does not count as a slow worker."""
+    start = time.thread_time()
+    worker(arg)
+    return time.thread_time() - start
 
 
 def _seconds(fn: Callable[[], object]) -> float:
@@ -187,8 +208,11 @@ def speedup_vs_pool_size(
     before any clock starts: the speedup measures how the work spreads over warm
     workers; the start-up is timed on its own (``Sweep.startup``). Then ``repeats``
     rounds each time the sequential run and every pool once, so the runs a speedup
-    compares are seconds apart. ``worker`` must be importable by the pool's workers
-    (a module-level function of a module).
+    compares are seconds apart. Every task's processor time is also taken where it
+    runs (``Sweep.task_here``, ``Sweep.task_in_pool``): workers that need more of it
+    per task than this process cannot reach the core count, however well the pool
+    spreads the work. ``worker`` must be importable by the pool's workers (a
+    module-level function of a module).
     """
     ctx = ctx or context()
     pools: dict[int, object] = {}  # size -> Pool
@@ -200,21 +224,25 @@ def speedup_vs_pool_size(
             if wait_for_workers(pools[size], size) < size:
                 raise RuntimeError(f"not every worker of a pool of {size} started within {TIMEOUT} s")
             startup[size] = now() - start
+        timed = functools.partial(timed_call, worker)  # each task times itself where it runs
         sequential: list[float] = []
         per_size: dict[int, list[float]] = {size: [] for size in sizes}
+        task_here: list[float] = []
+        task_in_pool: dict[int, list[float]] = {size: [] for size in sizes}
         for _ in range(repeats):
-            sequential.append(_seconds(lambda: [worker(arg) for _ in range(n_tasks)]))
+            sequential.append(_seconds(lambda: task_here.extend([timed(arg) for _ in range(n_tasks)])))
             for size, pool in pools.items():
 
-                def run(pool=pool):
-                    pool.map_async(worker, [arg] * n_tasks, chunksize=1).get(timeout=TIMEOUT)
+                def run(pool=pool, into=task_in_pool[size]):
+                    into.extend(pool.map_async(timed, [arg] * n_tasks, chunksize=1).get(timeout=TIMEOUT))
 
                 per_size[size].append(_seconds(run))
     finally:
         for pool in pools.values():
             pool.terminate()
             pool.join()
-    return Sweep(Stats(tuple(sequential)), {k: Stats(tuple(v)) for k, v in per_size.items()}, startup)
+    return Sweep(Stats(tuple(sequential)), {k: Stats(tuple(v)) for k, v in per_size.items()}, startup,
+                 Stats(tuple(task_here)), {k: Stats(tuple(v)) for k, v in task_in_pool.items()})
 
 
 def best_size(speedups: dict[int, Stats], margin: float = 0.05) -> int:

@@ -46,6 +46,10 @@ class Stats:
         return statistics.median(self.samples)
 
     @property
+    def mean(self) -> float:
+        return statistics.fmean(self.samples)
+
+    @property
     def low(self) -> float:
         return min(self.samples)
 

@@ -8,6 +8,7 @@ because spawn and forkserver pool workers import a task by name.
 
 from __future__ import annotations
 
+import os
 import urllib.request
 
 # No proxy for 127.0.0.1: an http_proxy variable in the environment would
@@ -33,3 +34,8 @@ def record_call(path: str) -> None:
     """Append one line to the file ``path``: counts how often a worker ran, in any process."""
     with open(path, "a", encoding="utf-8") as f:
         f.write("ran\n")
+
+
+def more_work_in_a_child(parent_pid: int) -> int:
+    """``cpu_task`` five times as long in any process but the one whose pid is ``parent_pid``."""
+    return cpu_task(40_000 if os.getpid() == parent_pid else 200_000)

@@ -4,10 +4,11 @@ They check what is measured and returned, never how fast anything is.
 """
 
 import multiprocessing.pool
+import os
 from itertools import pairwise
 
 import pytest
-from pool_test_workers import cpu_task, fetch, record_call
+from pool_test_workers import cpu_task, fetch, more_work_in_a_child, record_call
 
 from helpers import context, pool_bench
 from helpers.local_http import DelayServer
@@ -62,6 +63,20 @@ def test_speedup_vs_pool_size_measures_each_size_on_a_warm_pool():
     assert sorted(sweep.startup) == [1, 2] and all(t > 0 for t in sweep.startup.values())
     speedups = sweep.speedups()
     assert sorted(speedups) == [1, 2] and all(len(s.samples) == 2 for s in speedups.values())
+    # every task timed where it ran: 2 rounds x 2 tasks, here and in each pool
+    assert len(sweep.task_here.samples) == 4
+    assert sorted(sweep.task_in_pool) == [1, 2]
+    assert all(len(s.samples) == 4 for s in sweep.task_in_pool.values())
+
+
+def test_worker_pace_compares_a_task_in_the_workers_with_one_here():
+    # five times the work in a worker: about five times the processor time, even with
+    # more workers than cores (waiting for a core uses none)
+    sweep = pool_bench.speedup_vs_pool_size(more_work_in_a_child, os.getpid(), [1, 4],
+                                            n_tasks=4, repeats=2)
+    assert len(sweep.task_here.samples) == 8
+    for size in (1, 4):
+        assert 3 < sweep.worker_pace(size) < 8, sweep.task_in_pool[size]
 
 
 def test_speedup_vs_pool_size_runs_the_worker_it_is_given(tmp_path):

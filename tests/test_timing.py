@@ -34,6 +34,7 @@ def test_measure_rejects_zero_repeats():
 def test_stats_summary_in_milliseconds():
     s = timing.Stats((0.001, 0.002, 0.003))
     assert s.median == 0.002
+    assert s.mean == sum(s.samples) / 3
     assert "median 2.0 ms" in str(s) and "n=3" in str(s)
 
 
