@@ -11,7 +11,7 @@ touches anything of the student's:
    first, so a file named like one of them is not imported instead) and imports
    the module;
 4. calls the function: :func:`call` a student's function (hw1's producers and
-   consumers), :func:`drive` a course driver that calls the student's functions
+   consumers; :func:`call_then_stamp` also records when it returned), :func:`drive` a course driver that calls the student's functions
    and sends what it saw to the checker (:mod:`hwcheck.driving`);
    :class:`StudentFunction` is the same for a function hw3's server harness runs.
 """
@@ -116,6 +116,14 @@ def course_function(path: str):
 def call(student: Student, name: str, args: tuple = (), kwargs: dict | None = None):
     """Process target: the student's function ``name`` with ``args``."""
     return getattr(enter(student), name)(*args, **(kwargs or {}))
+
+
+def call_then_stamp(student: Student, name: str, args: tuple, returned) -> None:
+    """Process target: :func:`call`, then ``returned.value = time.monotonic()``, the
+    moment the student's function returned. The process is seen ending later, by up
+    to a second on a busy machine (its queues flush, its interpreter shuts down)."""
+    call(student, name, args)
+    returned.value = time.monotonic()
 
 
 def drive(student: Student, driver: str, params: dict, conn, deadline: float) -> None:

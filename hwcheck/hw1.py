@@ -114,10 +114,13 @@ class Endings:
 
     AFTER = 0.5  # s: a producer seen ending this soon after a consumer ended before it
 
-    def __init__(self, cons, prods):
+    def __init__(self, cons, prods, prods_returned=()):
         self.cons, self.prods = cons, prods
         self.cons_ended: dict[int, tuple[float, float]] = {}  # index -> (when, quiet s)
         self.prods_ended: dict[int, float] = {}  # index -> when
+        # per producer: when its function returned (time.monotonic(); 0.0: not yet), as
+        # child.call_then_stamp records it: the process's end is seen later on a busy machine
+        self.prods_returned = prods_returned
         self.last_result = self._looked = time.monotonic()
 
     def result(self) -> None:
@@ -137,7 +140,15 @@ class Endings:
     def producers_ended_by(self, when: float) -> int:
         """Producers that had ended by ``when`` (a consumer that takes a producer's last
         put can end before that producer is seen ending)."""
-        return sum(1 for t in self.prods_ended.values() if t <= when + self.AFTER)
+        finished = (self._finished(i) for i in range(len(self.prods)))
+        return sum(1 for t in finished if t is not None and t <= when + self.AFTER)
+
+    def _finished(self, i: int) -> float | None:
+        """When producer ``i`` was done: its function returned, or (if it never
+        returned: it crashed, say) the checker saw its process end."""
+        returned = self.prods_returned[i].value if i < len(self.prods_returned) else 0.0
+        times = [t for t in (returned, self.prods_ended.get(i)) if t]
+        return min(times) if times else None
 
     def alive(self) -> bool:
         self.look()
@@ -185,8 +196,10 @@ def task_hw1_workers(job: driving.Job, producers=3, per_producer=200, consumers=
     total = producers * per_producer
     cons = [ctx.Process(target=child.call, args=(job.student, consumer_fn, (q, results)),
                         daemon=joinable, name=f"consumer-{i}") for i in range(consumers)]
-    prods = [ctx.Process(target=child.call, args=(job.student, producer_fn, (q, b)),
-                         name=f"producer-{i}") for i, b in enumerate(batches)]
+    returned = [ctx.Value("d", 0.0, lock=False) for _ in batches]
+    prods = [ctx.Process(target=child.call_then_stamp,
+                         args=(job.student, producer_fn, (q, b), returned[i]), name=f"producer-{i}")
+             for i, b in enumerate(batches)]
     for p in cons + prods:
         p._hw_role = p.name.split("-")[0]
     job.processes += cons + prods
@@ -198,7 +211,7 @@ def task_hw1_workers(job: driving.Job, producers=3, per_producer=200, consumers=
     for p in cons + prods:
         p.start()
     pairs, problems = [], []
-    endings = Endings(cons, prods)
+    endings = Endings(cons, prods, returned)
     try:
         while len(pairs) < total:
             # once the consumers have all ended, or the producers are done, a quiet queue

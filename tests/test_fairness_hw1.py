@@ -15,7 +15,9 @@ import functools
 
 import pytest
 
-from tests.support.fairness import REPEATS, cells, deserved, lost, problems, samples
+from hwcheck.questions import questions
+from hwcheck.verdict import judge
+from tests.support.fairness import REPEATS, cells, deserved, lost, problems, sample_path, samples
 from tests.support.fairness import grade as grade_sample
 
 OK = samples("hw1", "ok")
@@ -82,3 +84,30 @@ def test_the_same_file_gets_the_same_grade(tmp_path, sample):
         [problems(g) for g in grades]
     firsts = [{q: r["problems"][:1] for q, r in g.items()} for g in grades]
     assert all(f.keys() == firsts[0].keys() for f in firsts)
+
+
+# every producer's process outlives its function by 2 s: a thread it left running
+LINGERING_PRODUCER = '''
+import threading, time
+_producer = producer
+
+def producer(q, items):
+    _producer(q, items)
+    threading.Thread(target=time.sleep, args=(2.0,)).start()
+'''
+
+
+@pytest.mark.slow(20)
+def test_a_producers_sentinel_is_named_even_when_its_process_ends_late(tmp_path):
+    """On a busy machine a producer's process ends a second or more after its function
+    returned (its queue flushes, its interpreter shuts down). The checker times the
+    return, not the process's end: in a full CI run at 95f2cb7 the producer's own
+    SENTINEL was told it was a consumer that polls."""
+    folder = tmp_path / "lingering"
+    folder.mkdir()
+    text = sample_path("hw1", "bug_producer_sentinel").read_text()
+    (folder / "hw1_solution.py").write_text(text + LINGERING_PRODUCER)
+    said = "\n".join(judge("q1", questions("hw1")["q1"], folder, None, None)["problems"])
+    assert BUGS["bug_producer_sentinel"]["q1"] in said, said
+    for wrong in NOT_SAID["bug_producer_sentinel"]:
+        assert wrong not in said, said
