@@ -174,8 +174,10 @@ class Sweep:
     def worker_pace(self, size: int) -> float:
         """How many times the processor time a task used here it used in the workers
         of the pool of ``size``, on average: 1.0 when they computed as fast. Means, not
-        medians: a pool's time depends on all its tasks, the slow ones included."""
-        return self.task_in_pool[size].mean / self.task_here.mean
+        medians: a pool's time depends on all its tasks, the slow ones included. NaN
+        when the tasks used no measurable processor time here (tasks that only wait)."""
+        here = self.task_here.mean
+        return self.task_in_pool[size].mean / here if here > 0 else math.nan
 
 
 def timed_call(worker: Callable[[object], object], arg: object) -> float:

@@ -3,6 +3,7 @@
 They check what is measured and returned, never how fast anything is.
 """
 
+import math
 import multiprocessing.pool
 import os
 from itertools import pairwise
@@ -97,6 +98,12 @@ def test_wait_for_workers_sees_every_worker():
 def test_speedups_pair_the_samples_of_each_round():
     sweep = pool_bench.Sweep(Stats((2.0, 6.0)), {1: Stats((2.0, 6.0)), 2: Stats((1.0, 4.0))}, {})
     assert sweep.speedups() == {1: Stats((1.0, 1.0)), 2: Stats((2.0, 1.5))}
+
+
+@pytest.mark.start_method_independent
+def test_worker_pace_is_nan_for_tasks_that_use_no_processor_time():
+    sweep = pool_bench.Sweep(Stats((1.0,)), {2: Stats((0.5,))}, {}, Stats((0.0, 0.0)), {2: Stats((0.0, 0.0))})
+    assert math.isnan(sweep.worker_pace(2))
 
 
 @pytest.mark.start_method_independent
