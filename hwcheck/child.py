@@ -11,8 +11,9 @@ touches anything of the student's:
    first, so a file named like one of them is not imported instead) and imports
    the module;
 4. calls the function: :func:`call` a student's function (hw1's producers and
-   consumers; :func:`call_then_stamp` also records when it returned), :func:`drive` a course driver that calls the student's functions
-   and sends what it saw to the checker (:mod:`hwcheck.driving`);
+   consumers; :func:`call_then_stamp` also records when it returned), :func:`drive`
+   a course driver that calls the student's functions and sends what it saw to the
+   checker (:mod:`hwcheck.driving`);
    :class:`StudentFunction` is the same for a function hw3's server harness runs.
 """
 
