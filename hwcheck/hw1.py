@@ -114,7 +114,7 @@ class Endings:
 
     AFTER = 0.5  # s: a producer seen ending this soon after a consumer ended before it
 
-    def __init__(self, cons, prods, prods_returned=()):
+    def __init__(self, cons, prods, prods_returned):
         self.cons, self.prods = cons, prods
         self.cons_ended: dict[int, tuple[float, float]] = {}  # index -> (when, quiet s)
         self.prods_ended: dict[int, float] = {}  # index -> when
@@ -146,8 +146,7 @@ class Endings:
     def _finished(self, i: int) -> float | None:
         """When producer ``i`` was done: its function returned, or (if it never
         returned: it crashed, say) the checker saw its process end."""
-        returned = self.prods_returned[i].value if i < len(self.prods_returned) else 0.0
-        times = [t for t in (returned, self.prods_ended.get(i)) if t]
+        times = [t for t in (self.prods_returned[i].value, self.prods_ended.get(i)) if t]
         return min(times) if times else None
 
     def alive(self) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from .nbgrader_cli import nbgrader
+from .nbgrader_cli import env_with_bin, nbgrader
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "submissions"
@@ -49,10 +49,9 @@ def seed_gradebook(course: Path) -> None:
     if not _EMPTY_GRADEBOOK.exists():
         partial = _EMPTY_GRADEBOOK.with_suffix(".partial")
         partial.unlink(missing_ok=True)
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         subprocess.run([sys.executable, "-c", "import sys; from nbgrader.api import Gradebook; "
                         "Gradebook('sqlite:///' + sys.argv[1]).close()", str(partial)],
-                       env=env, check=True, timeout=120, capture_output=True)
+                       env=env_with_bin(), check=True, timeout=120, capture_output=True)
         partial.replace(_EMPTY_GRADEBOOK)
         atexit.register(_EMPTY_GRADEBOOK.unlink, missing_ok=True)
     shutil.copy(_EMPTY_GRADEBOOK, course / "gradebook.db")

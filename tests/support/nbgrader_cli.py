@@ -15,10 +15,16 @@ from tests.plugins import leftovers as _leftovers
 BIN = Path(sys.executable).parent
 
 
+def env_with_bin() -> dict[str, str]:
+    """This environment with this interpreter's bin/ first on PATH: nbgrader shells
+    out to tools installed there (alembic)."""
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 def nbgrader(args: list[str], cwd: Path, timeout: float, env: dict | None = None) -> str:
     """Run one nbgrader command, bounded; return its combined output (fails the test
     on a non-zero exit)."""
-    full_env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    full_env = env_with_bin()
     full_env.update(env or {})
     proc = subprocess.run([str(BIN / "nbgrader"), *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
