@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -140,6 +141,16 @@ def grade(course: Path, *args: str, timeout: float = 240) -> subprocess.Complete
                           capture_output=True, text=True, timeout=timeout)
 
 
+def table(out: str) -> str:
+    """The summary table a run prints (stdout up to the CSV's path, which differs)."""
+    return out.split("\ngrades CSV:")[0]
+
+
+def bar_end(err: str) -> str:
+    """The progress bar's last state, without its rates and times."""
+    return re.findall(r"grading \S+: +100%\|[^|]*\| *\d+/\d+", err)[-1]
+
+
 def rows(course: Path) -> dict[str, dict]:
     with (course / "grades" / f"{fx.GA}.csv").open() as fh:
         return {r["student_id"]: {k: v for k, v in r.items() if k != "seconds"}
@@ -213,6 +224,8 @@ def test_cluster_grades_as_the_local_grader_and_resumes(cluster, ga, tmp_path):
     assert on_cluster.returncode == 0, on_cluster.stderr[-3000:]
     assert "2 worker(s)" in on_cluster.stderr
     assert rows(remote) == rows(local)
+    assert table(on_cluster.stdout) == table(done.stdout) and "carol" in table(done.stdout)
+    assert bar_end(on_cluster.stderr) == bar_end(done.stderr)
     assert rows(remote)["alice"]["score"] == "3.0" and rows(remote)["carol"]["status"] == "failed"
     assert scores(remote) == scores(local)
     # bob's hand-graded test needs a look again, as nbgrader autograde would say
