@@ -277,6 +277,63 @@ def test_a_worker_killed_while_grading_costs_nobody_a_grade(cluster, ga, tmp_pat
     assert sorted(subs) == sorted(expected)
 
 
+def recorded(course: Path) -> set[str]:
+    """The students whose grades the gradebook holds (read while a run writes it)."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.student.id for s in gb.find_assignment(fx.GA).submissions
+                if s.notebooks and all(g.auto_score is not None
+                                       for nb in s.notebooks for g in nb.grades)}
+
+
+def test_a_lost_scheduler_stops_the_run_and_a_rerun_grades_the_rest(cluster, ga, tmp_path):
+    """The README's promise: if the scheduler goes away, the run stops saying how many
+    were not graded; run again (here on another cluster) to grade those, the others kept."""
+    address, logs = cluster
+    course = tmp_path / "course"
+    shutil.copytree(ga, course)
+    for i in range(2):
+        fx.ga_submit(course, f"slow{i}", SLOW)
+    port = free_port()
+    doomed = f"tcp://127.0.0.1:{port}"
+    scheduler = start(["scheduler", "--host", "127.0.0.1", "--port", str(port),
+                       "--no-dashboard"], tmp_path / "doomed.log")
+    worker = None
+    run = None
+    try:
+        wait_for("Scheduler at", tmp_path / "doomed.log", scheduler)
+        worker = add_worker(doomed, tmp_path, "lonely")
+        run = subprocess.Popen([str(BIN / "course-grade"), fx.GA, "--course", str(course),
+                                "--cell-timeout", "20", "--scheduler", doomed,
+                                "--connect-timeout", "5"], cwd=course, env=env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 180
+        # one student recorded, the next one grading (its kernel under the worker)
+        while not (recorded(course) and any("sandbox_init.py" in " ".join(_cmdline(p))
+                                            for p in _descendants(worker.pid))):
+            assert run.poll() is None and time.monotonic() < deadline, "nothing graded"
+            time.sleep(0.1)
+        stop(scheduler, kill=True)
+        lost = time.monotonic()
+        out, err = run.communicate(timeout=120)
+        waited = time.monotonic() - lost
+    finally:
+        for proc in (run, worker, scheduler):
+            if proc is not None and proc.poll() is None:
+                stop(proc, kill=True)
+    assert run.returncode != 0, err[-3000:]
+    said = re.search(r"(\d+) submission\(s\) not graded", err)
+    assert said, err[-3000:]
+    assert waited < 60, f"the run took {waited:.0f} s to notice"
+    kept = recorded(course)
+    everyone = {*CLASS, "slow0", "slow1"}
+    assert kept and len(everyone - kept) == int(said.group(1)) > 0, (kept, err[-2000:])
+    again = grade(course, "--scheduler", address)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"{said.group(1)} to grade" in again.stderr, again.stderr[-2000:]
+    assert set(rows(course)) == everyone
+    assert all(rows(course)[s]["score"] == "3.0" for s in ("alice", "slow0", "slow1"))
+
+
 def _descendants(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)
