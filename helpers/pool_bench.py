@@ -171,13 +171,33 @@ class Sweep:
             for size, s in self.per_size.items()
         }
 
-    def worker_pace(self, size: int) -> float:
-        """How many times the processor time a task used here it used in the workers
-        of the pool of ``size``, on average: 1.0 when they computed as fast. Means, not
-        medians: a pool's time depends on all its tasks, the slow ones included. NaN
-        when the tasks used no measurable processor time here (tasks that only wait)."""
-        here = self.task_here.mean
-        return self.task_in_pool[size].mean / here if here > 0 else math.nan
+    def paces(self) -> dict[int, Stats]:
+        """Per round: the processor time the round's tasks used in the workers of each
+        pool, divided by what the same tasks used here (1.0: the workers computed as
+        fast as this process). Round by round, as ``speedups``: the host's speed may
+        change between rounds. NaN for a round whose tasks used no measurable processor
+        time here (tasks that only wait)."""
+        here = _per_round(self.task_here, len(self.sequential.samples))
+        return {size: Stats(tuple(p / h if h > 0 else math.nan
+                                  for h, p in zip(here, _per_round(s, len(here)), strict=True)))
+                for size, s in self.task_in_pool.items()}
+
+    def ceilings(self, cores: int) -> dict[int, Stats]:
+        """Per round: the speedup each pool would have reached if its workers had never
+        waited, with their processor time spread evenly over ``min(size, cores)`` cores:
+        the round's time here divided by that. A pool takes at least that long, so a
+        round's speedup never exceeds its ceiling, and neither does the median."""
+        rounds = len(self.sequential.samples)
+        return {size: Stats(tuple(q / (p / min(size, cores)) if p > 0 else math.nan
+                                  for q, p in zip(self.sequential.samples,
+                                                  _per_round(s, rounds), strict=True)))
+                for size, s in self.task_in_pool.items()}
+
+
+def _per_round(tasks: Stats, rounds: int) -> list[float]:
+    """The processor time of each round's tasks (the samples are in round order)."""
+    n = len(tasks.samples) // rounds
+    return [sum(tasks.samples[r * n:(r + 1) * n]) for r in range(rounds)]
 
 
 def timed_call(worker: Callable[[object], object], arg: object) -> float:

@@ -70,14 +70,27 @@ def test_speedup_vs_pool_size_measures_each_size_on_a_warm_pool():
     assert all(len(s.samples) == 4 for s in sweep.task_in_pool.values())
 
 
-def test_worker_pace_compares_a_task_in_the_workers_with_one_here():
+def test_paces_compare_a_task_in_the_workers_with_one_here():
     # five times the work in a worker: about five times the processor time, even with
     # more workers than cores (waiting for a core uses none)
     sweep = pool_bench.speedup_vs_pool_size(more_work_in_a_child, os.getpid(), [1, 4],
-                                            n_tasks=4, repeats=2)
-    assert len(sweep.task_here.samples) == 8
+                                            n_tasks=4, repeats=3)
+    assert len(sweep.task_here.samples) == 12
+    paces = sweep.paces()
     for size in (1, 4):
-        assert 3 < sweep.worker_pace(size) < 8, sweep.task_in_pool[size]
+        assert len(paces[size].samples) == 3
+        assert 2.5 < paces[size].median < 10, (paces[size], sweep.task_here)
+
+
+def test_no_round_beats_its_ceiling():
+    # real pools on this machine: each round's speedup is at most the speedup its
+    # workers' processor time allows (spread over min(size, cores) cores)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    sweep = pool_bench.speedup_vs_pool_size(cpu_task, 200_000, [1, 2, 4], n_tasks=4, repeats=2)
+    speedups, ceilings = sweep.speedups(), sweep.ceilings(cores)
+    for size in (1, 2, 4):
+        for got, ceiling in zip(speedups[size].samples, ceilings[size].samples, strict=True):
+            assert got <= ceiling * 1.001, (size, speedups[size], ceilings[size])
 
 
 def test_speedup_vs_pool_size_runs_the_worker_it_is_given(tmp_path):
@@ -101,9 +114,20 @@ def test_speedups_pair_the_samples_of_each_round():
 
 
 @pytest.mark.start_method_independent
-def test_worker_pace_is_nan_for_tasks_that_use_no_processor_time():
+def test_paces_and_ceilings_are_taken_round_by_round():
+    # round 1: 2 tasks used 1.0 s here and 2.5 s in the pool's workers; round 2: as fast
+    sweep = pool_bench.Sweep(Stats((1.0, 1.0)), {2: Stats((0.8, 0.5))}, {},
+                             Stats((0.5, 0.5, 0.5, 0.5)), {2: Stats((1.5, 1.0, 0.5, 0.5))})
+    assert sweep.paces() == {2: Stats((2.5, 1.0))}
+    assert sweep.ceilings(cores=2) == {2: Stats((0.8, 2.0))}
+    assert sweep.ceilings(cores=1) == {2: Stats((0.4, 1.0))}
+
+
+@pytest.mark.start_method_independent
+def test_paces_and_ceilings_are_nan_for_tasks_that_use_no_processor_time():
     sweep = pool_bench.Sweep(Stats((1.0,)), {2: Stats((0.5,))}, {}, Stats((0.0, 0.0)), {2: Stats((0.0, 0.0))})
-    assert math.isnan(sweep.worker_pace(2))
+    assert math.isnan(sweep.paces()[2].median)
+    assert math.isnan(sweep.ceilings(2)[2].median)
 
 
 @pytest.mark.start_method_independent
