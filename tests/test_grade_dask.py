@@ -26,7 +26,7 @@ import sqlalchemy
 from nbgrader import api
 from nbgrader.api import Gradebook
 
-from course_tools.grade import gradebook, parcel, precheck, stale
+from course_tools.grade import gradebook, parcel, precheck, report, stale
 from tests import test_grade_sandbox as hostile
 from tests.support import course as fx
 from tests.support.sandboxing import sandbox_required  # noqa: F401 - a fixture
@@ -278,7 +278,7 @@ def test_a_worker_killed_while_grading_costs_nobody_a_grade(cluster, ga, tmp_pat
 
 
 def recorded(course: Path) -> set[str]:
-    """The students whose grades the gradebook holds (read while a run writes it)."""
+    """The students whose grades the gradebook holds."""
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         return {s.student.id for s in gb.find_assignment(fx.GA).submissions
                 if s.notebooks and all(g.auto_score is not None
@@ -307,9 +307,10 @@ def test_a_lost_scheduler_stops_the_run_and_a_rerun_grades_the_rest(cluster, ga,
                                 "--connect-timeout", "5"], cwd=course, env=env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 180
-        # one student recorded, the next one grading (its kernel under the worker)
-        while not (recorded(course) and any("sandbox_init.py" in " ".join(_cmdline(p))
-                                            for p in _descendants(worker.pid))):
+        # one student recorded (the resume state is saved after the gradebook), the next
+        # one grading (its kernel under the worker)
+        while not (report.load_state(course, fx.GA) and any(
+                "sandbox_init.py" in " ".join(_cmdline(p)) for p in _descendants(worker.pid))):
             assert run.poll() is None and time.monotonic() < deadline, "nothing graded"
             time.sleep(0.1)
         stop(scheduler, kill=True)
