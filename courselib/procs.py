@@ -127,17 +127,29 @@ def is_mp_helper(proc: psutil.Process) -> bool:
 
     A process the fork server forks for the user keeps the server's command line
     (fork without exec): it is the user's, recognised by its parent being a fork
-    server too."""
+    server, or (forked again, e.g. by a fork-context child) by its parent's command
+    line being the same as its own. A fork server that such a process starts for
+    itself (a forkserver ``Pool`` inside a forkserver ``Process``) is exec'd with a
+    command line of its own: a helper again."""
     cmd = _cmdline(proc)
     if _MP_HELPER_MARKS[0] in cmd:
         return True
+    return _is_fork_server(proc, cmd)
+
+
+def _is_fork_server(proc: psutil.Process, cmd: str) -> bool:
     if _MP_HELPER_MARKS[1] not in cmd:
         return False
     try:
         parent = proc.parent()
     except psutil.Error:
         parent = None
-    return parent is None or _MP_HELPER_MARKS[1] not in _cmdline(parent)
+    if parent is None:
+        return True
+    parent_cmd = _cmdline(parent)
+    if _MP_HELPER_MARKS[1] not in parent_cmd:
+        return True
+    return parent_cmd != cmd and not _is_fork_server(parent, parent_cmd)
 
 
 def _cmdline(proc: psutil.Process) -> str:

@@ -12,6 +12,7 @@ import time
 
 import psutil
 
+from courselib.procs import is_mp_helper
 from hwcheck.limits import scaled
 from hwcheck.tcpclient import ServerError
 from hwcheck.tcpserver_harness import HOST, RunningServer
@@ -70,17 +71,21 @@ def check_listens_only_on_host(server: RunningServer, name: str) -> None:
 
 def pool_processes(server: RunningServer, workers: int, limit: float = 5.0) -> set[int]:
     """The server's processes once its pool has started: wait (at most ``limit`` s,
-    scaled) until at least ``workers`` processes run below the server and the set has
-    not changed for 0.3 s; then every pid in its tree. A server that starts a process
-    per client has none yet and waits the whole limit."""
+    scaled) until at least ``workers`` processes run below the server, not counting
+    multiprocessing's helpers (under forkserver the server's own fork server, which
+    starts before the workers), and the set has not changed for 0.3 s; then every pid
+    in its tree. A server that starts a process per client has none yet and waits the
+    whole limit."""
     deadline = time.monotonic() + scaled(limit)
     seen: set[int] = set()
     stable_since = time.monotonic()
     while time.monotonic() < deadline:
-        now = {p.pid for p in server.processes()}
+        procs = server.processes()
+        now = {p.pid for p in procs}
         if now != seen:
             seen, stable_since = now, time.monotonic()
-        elif len(seen) - 1 >= workers and time.monotonic() - stable_since >= 0.3:
+        elif (time.monotonic() - stable_since >= 0.3
+              and sum(not is_mp_helper(p) for p in procs[1:]) >= workers):
             break
         time.sleep(0.05)
     return seen

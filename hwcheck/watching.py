@@ -55,29 +55,7 @@ class Watcher:
         helpers, which end by themselves, left out)."""
         procs = tree(self.pid)
         self.seen.update(p.pid for p in procs[1:])
-        cmd = {p.pid: _cmdline(p) for p in procs}
-        return [p for p in still_running(procs[1:]) if not _is_helper(p, cmd)]
-
-
-def _cmdline(proc: psutil.Process) -> str:
-    try:
-        return " ".join(proc.cmdline())
-    except psutil.Error:
-        return ""
-
-
-def _is_helper(proc: psutil.Process, cmd: dict[int, str]) -> bool:
-    """multiprocessing's resource tracker or fork server. A fork server started below
-    a process that a fork server forked itself (a driver under forkserver) has a command
-    line of its own; the processes a fork server forks keep their parent's."""
-    if is_mp_helper(proc):
-        return True
-    try:
-        parent = cmd.get(proc.ppid(), "")
-    except psutil.Error:
-        return False
-    mine = cmd.get(proc.pid, "")
-    return "multiprocessing.forkserver" in mine and mine != parent
+        return [p for p in still_running(procs[1:]) if not is_mp_helper(p)]
 
 
 def _running_below(pid: int) -> set[int]:

@@ -73,3 +73,19 @@ def leaves_a_process(address, stop, ready):
     with socket.create_server(address) as listener:
         ready.put(listener.getsockname()[:2])
         stop.wait(30)
+
+
+def pool_then_late_worker(started, done):
+    """Under forkserver: a pool of 1 at once, a second pool of 1 a second later. Until
+    then two processes run below this one, its own fork server and the first worker,
+    and only one of them is a worker (tests/test_hw3.py, pool_processes)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    with ctx.Pool(1) as first:
+        first.map(abs, [0])
+        started.set()
+        time.sleep(1.0)
+        with ctx.Pool(1) as second:
+            second.map(abs, [0])
+            done.wait(60)

@@ -20,6 +20,7 @@ import dataclasses
 import html
 import importlib
 import json
+import multiprocessing
 import shutil
 import subprocess
 import sys
@@ -32,9 +33,19 @@ import psutil
 import pytest
 
 from courselib import lineclient
+from courselib.procs import finish, is_mp_helper, tree
 from courselib.startmethod import context
 from helpers import upper_client
-from hwcheck import Checker, CheckFailed, checker, hw3, tcpcheck, tcpclient, tcpserver_harness
+from hwcheck import (
+    Checker,
+    CheckFailed,
+    checker,
+    hw3,
+    serverfacts,
+    tcpcheck,
+    tcpclient,
+    tcpserver_harness,
+)
 from hwcheck.child import Student
 from hwcheck.driving import Job
 from hwcheck.questions import QUESTIONS
@@ -415,3 +426,27 @@ def test_too_few_answered_at_once_is_said_as_seen():
     assert "one client at a time" in tcpcheck._too_few_at_once(1, 3, 10.0)
     none = tcpcheck._too_few_at_once(0, 3, 10.0)
     assert "one client at a time" not in none and "no client got an answer" in none
+
+
+@pytest.mark.start_method_independent
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork server here")
+def test_pool_processes_waits_for_workers_not_for_the_fork_server():
+    """A forkserver server's own fork server runs below it before its workers do: it
+    must not count as a worker, or the workers started later are taken for processes
+    started per client."""
+    from socket_test_servers import pool_then_late_worker
+
+    ctx = multiprocessing.get_context("forkserver")
+    started, done = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=pool_then_late_worker, args=(started, done))
+    proc.start()
+    try:
+        assert started.wait(60)
+        server = types.SimpleNamespace(processes=lambda: tree(proc.pid))
+        seen = serverfacts.pool_processes(server, workers=2, limit=20)
+        workers = [p.pid for p in tree(proc.pid)[1:] if not is_mp_helper(p)]
+        assert len(workers) == 2 and set(workers) <= seen, (workers, seen)
+    finally:
+        done.set()
+        finish([proc], 30)

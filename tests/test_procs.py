@@ -187,6 +187,34 @@ def test_is_mp_helper_does_not_take_a_fork_server_child_for_the_server():
         finish([child], 0)
 
 
+def _pool_in_a_forkserver_child(pids, done):
+    """A fork server child that starts a forkserver Pool of 2: its own fork server."""
+    ctx = multiprocessing.get_context("forkserver")
+    with ctx.Pool(2) as pool:
+        pool.map(time.sleep, [0, 0])
+        pids.put(os.getpid())
+        done.wait(60)
+
+
+@needs_forkserver
+def test_is_mp_helper_knows_a_fork_server_started_by_a_fork_server_child():
+    ctx = multiprocessing.get_context("forkserver")
+    pids, done = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_pool_in_a_forkserver_child, args=(pids, done))
+    server.start()
+    try:
+        pid = pids.get(timeout=60)
+        below = psutil.Process(pid).children(recursive=True)
+        helpers = [p for p in below if is_mp_helper(p)]
+        assert not is_mp_helper(psutil.Process(pid))
+        assert len(helpers) == 1 and helpers[0].ppid() == pid, [p.cmdline() for p in below]
+        workers = [p for p in below if not is_mp_helper(p)]
+        assert len(workers) == 2 and all(p.ppid() == helpers[0].pid for p in workers)
+    finally:
+        done.set()  # the pool ends as a student's would, and unlinks its semaphores
+        finish([server], 30)
+
+
 # --- ending processes: descendants, a session --------------------------------------
 
 KILL_DESCENDANTS = (
