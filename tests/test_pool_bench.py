@@ -11,7 +11,7 @@ from itertools import pairwise
 import pytest
 from pool_test_workers import cpu_task, fetch, more_work_in_a_child, record_call
 
-from helpers import context, pool_bench
+from helpers import context, pool_bench, speedup
 from helpers.local_http import DelayServer
 from helpers.timing import Span, Stats
 
@@ -58,7 +58,7 @@ def test_pool_vs_process_limits_the_process_series():
 
 
 def test_speedup_vs_pool_size_measures_each_size_on_a_warm_pool():
-    sweep = pool_bench.speedup_vs_pool_size(cpu_task, 1000, [1, 2], n_tasks=2, repeats=2)
+    sweep = speedup.speedup_vs_pool_size(cpu_task, 1000, [1, 2], n_tasks=2, repeats=2)
     assert len(sweep.sequential.samples) == 2
     assert sorted(sweep.per_size) == [1, 2] and all(len(s.samples) == 2 for s in sweep.per_size.values())
     assert sorted(sweep.startup) == [1, 2] and all(t > 0 for t in sweep.startup.values())
@@ -73,8 +73,8 @@ def test_speedup_vs_pool_size_measures_each_size_on_a_warm_pool():
 def test_paces_compare_a_task_in_the_workers_with_one_here():
     # five times the work in a worker: about five times the processor time, even with
     # more workers than cores (waiting for a core uses none)
-    sweep = pool_bench.speedup_vs_pool_size(more_work_in_a_child, os.getpid(), [1, 4],
-                                            n_tasks=4, repeats=3)
+    sweep = speedup.speedup_vs_pool_size(more_work_in_a_child, os.getpid(), [1, 4],
+                                         n_tasks=4, repeats=3)
     assert len(sweep.task_here.samples) == 12
     paces = sweep.paces()
     for size in (1, 4):
@@ -86,7 +86,7 @@ def test_no_round_beats_its_ceiling():
     # real pools on this machine: each round's speedup is at most the speedup its
     # workers' processor time allows (spread over min(size, cores) cores)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    sweep = pool_bench.speedup_vs_pool_size(cpu_task, 200_000, [1, 2, 4], n_tasks=4, repeats=2)
+    sweep = speedup.speedup_vs_pool_size(cpu_task, 200_000, [1, 2, 4], n_tasks=4, repeats=2)
     speedups, ceilings = sweep.speedups(), sweep.ceilings(cores)
     for size in (1, 2, 4):
         for got, ceiling in zip(speedups[size].samples, ceilings[size].samples, strict=True):
@@ -96,7 +96,7 @@ def test_no_round_beats_its_ceiling():
 def test_speedup_vs_pool_size_runs_the_worker_it_is_given(tmp_path):
     # sequential, then pools of 1 and 2: 3 runs x 2 repeats x 3 tasks of record_call(path)
     path = tmp_path / "calls.txt"
-    pool_bench.speedup_vs_pool_size(record_call, str(path), [1, 2], n_tasks=3, repeats=2)
+    speedup.speedup_vs_pool_size(record_call, str(path), [1, 2], n_tasks=3, repeats=2)
     assert path.read_text(encoding="utf-8").count("ran") == 18
 
 
@@ -109,15 +109,15 @@ def test_wait_for_workers_sees_every_worker():
 
 @pytest.mark.start_method_independent
 def test_speedups_pair_the_samples_of_each_round():
-    sweep = pool_bench.Sweep(Stats((2.0, 6.0)), {1: Stats((2.0, 6.0)), 2: Stats((1.0, 4.0))}, {})
+    sweep = speedup.Sweep(Stats((2.0, 6.0)), {1: Stats((2.0, 6.0)), 2: Stats((1.0, 4.0))}, {})
     assert sweep.speedups() == {1: Stats((1.0, 1.0)), 2: Stats((2.0, 1.5))}
 
 
 @pytest.mark.start_method_independent
 def test_paces_and_ceilings_are_taken_round_by_round():
     # round 1: 2 tasks used 1.0 s here and 2.5 s in the pool's workers; round 2: as fast
-    sweep = pool_bench.Sweep(Stats((1.0, 1.0)), {2: Stats((0.8, 0.5))}, {},
-                             Stats((0.5, 0.5, 0.5, 0.5)), {2: Stats((1.5, 1.0, 0.5, 0.5))})
+    sweep = speedup.Sweep(Stats((1.0, 1.0)), {2: Stats((0.8, 0.5))}, {},
+                          Stats((0.5, 0.5, 0.5, 0.5)), {2: Stats((1.5, 1.0, 0.5, 0.5))})
     assert sweep.paces() == {2: Stats((2.5, 1.0))}
     assert sweep.ceilings(cores=2) == {2: Stats((0.8, 2.0))}
     assert sweep.ceilings(cores=1) == {2: Stats((0.4, 1.0))}
@@ -125,7 +125,7 @@ def test_paces_and_ceilings_are_taken_round_by_round():
 
 @pytest.mark.start_method_independent
 def test_paces_and_ceilings_are_nan_for_tasks_that_use_no_processor_time():
-    sweep = pool_bench.Sweep(Stats((1.0,)), {2: Stats((0.5,))}, {}, Stats((0.0, 0.0)), {2: Stats((0.0, 0.0))})
+    sweep = speedup.Sweep(Stats((1.0,)), {2: Stats((0.5,))}, {}, Stats((0.0, 0.0)), {2: Stats((0.0, 0.0))})
     assert math.isnan(sweep.paces()[2].median)
     assert math.isnan(sweep.ceilings(2)[2].median)
 
@@ -135,20 +135,20 @@ def test_best_size_is_the_smallest_within_the_margin():
     def s(x):
         return Stats((x,))
 
-    assert pool_bench.best_size({1: s(1.0), 2: s(1.9), 4: s(1.95)}) == 2
-    assert pool_bench.best_size({1: s(1.0), 2: s(1.5), 4: s(1.95)}) == 4
-    assert pool_bench.best_size({1: s(1.0), 2: s(1.5), 4: s(1.95)}, margin=0.3) == 2
+    assert speedup.best_size({1: s(1.0), 2: s(1.9), 4: s(1.95)}) == 2
+    assert speedup.best_size({1: s(1.0), 2: s(1.5), 4: s(1.95)}) == 4
+    assert speedup.best_size({1: s(1.0), 2: s(1.5), 4: s(1.95)}, margin=0.3) == 2
 
 
 @pytest.mark.start_method_independent
 def test_load_report_warns_when_busy(monkeypatch):
-    assert pool_bench.load_report(0.2, 2).endswith("quiet enough to measure")
-    assert pool_bench.load_report(1.5, 2).startswith("WARNING: the machine is busy")
-    assert "not reported" in pool_bench.load_report(None, 2)
-    load, cores = pool_bench.machine_load()
+    assert speedup.load_report(0.2, 2).endswith("quiet enough to measure")
+    assert speedup.load_report(1.5, 2).startswith("WARNING: the machine is busy")
+    assert "not reported" in speedup.load_report(None, 2)
+    load, cores = speedup.machine_load()
     assert cores >= 1 and (load is None or load >= 0)
     monkeypatch.delattr("os.getloadavg", raising=False)
-    assert pool_bench.machine_load()[0] is None
+    assert speedup.machine_load()[0] is None
 
 
 def test_apply_loop_and_apply_async_give_the_same_results(pool):
