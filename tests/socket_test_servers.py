@@ -83,9 +83,9 @@ def pool_then_late_worker(started, done):
 
     ctx = multiprocessing.get_context("forkserver")
     with ctx.Pool(1) as first:
-        first.map(abs, [0])
+        first.map_async(abs, [0]).get(timeout=30)
         started.set()
         time.sleep(1.0)
         with ctx.Pool(1) as second:
-            second.map(abs, [0])
+            second.map_async(abs, [0]).get(timeout=30)
             done.wait(60)

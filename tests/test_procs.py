@@ -191,7 +191,7 @@ def _pool_in_a_forkserver_child(pids, done):
     """A fork server child that starts a forkserver Pool of 2: its own fork server."""
     ctx = multiprocessing.get_context("forkserver")
     with ctx.Pool(2) as pool:
-        pool.map(time.sleep, [0, 0])
+        pool.map_async(time.sleep, [0, 0]).get(timeout=30)
         pids.put(os.getpid())
         done.wait(60)
 
