@@ -109,15 +109,25 @@ def add_worker(address: str, logs: Path, name: str) -> subprocess.Popen:
     return proc
 
 
+def start_scheduler(log: Path) -> tuple[str, subprocess.Popen]:
+    """A scheduler on a free port of 127.0.0.1, up and listening: (address, process)."""
+    port = free_port()
+    proc = start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                 log)
+    try:
+        wait_for("Scheduler at", log, proc)
+    except BaseException:
+        stop(proc, kill=True)
+        raise
+    return f"tcp://127.0.0.1:{port}", proc
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     logs = tmp_path_factory.mktemp("dask")
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [start(["scheduler", "--host", "127.0.0.1", "--port", str(port),
-                    "--no-dashboard"], logs / "scheduler.log")]
+    address, scheduler = start_scheduler(logs / "scheduler.log")
+    procs = [scheduler]
     try:
-        wait_for("Scheduler at", logs / "scheduler.log", procs[0])
         procs += [add_worker(address, logs, f"w{i}") for i in (1, 2)]
         yield address, logs
     finally:
@@ -252,8 +262,7 @@ def test_a_worker_killed_while_grading_costs_nobody_a_grade(cluster, ga, tmp_pat
         deadline = time.monotonic() + 120
         # a student's kernel (its jail's PID 1) under the victim: it is grading (the
         # probe's own jail runs bwrap, and imports ipykernel, too)
-        while not any("sandbox_init.py" in " ".join(_cmdline(p))
-                      for p in _descendants(victim.pid)):
+        while not grading_under(victim.pid):
             assert run.poll() is None and time.monotonic() < deadline, "victim never graded"
             time.sleep(0.1)
         stop(victim, kill=True)  # the machine is gone: its slot and kernel with it
@@ -293,14 +302,10 @@ def test_a_lost_scheduler_stops_the_run_and_a_rerun_grades_the_rest(cluster, ga,
     shutil.copytree(ga, course)
     for i in range(2):
         fx.ga_submit(course, f"slow{i}", SLOW)
-    port = free_port()
-    doomed = f"tcp://127.0.0.1:{port}"
-    scheduler = start(["scheduler", "--host", "127.0.0.1", "--port", str(port),
-                       "--no-dashboard"], tmp_path / "doomed.log")
+    doomed, scheduler = start_scheduler(tmp_path / "doomed.log")
     worker = None
     run = None
     try:
-        wait_for("Scheduler at", tmp_path / "doomed.log", scheduler)
         worker = add_worker(doomed, tmp_path, "lonely")
         run = subprocess.Popen([str(BIN / "course-grade"), fx.GA, "--course", str(course),
                                 "--cell-timeout", "20", "--scheduler", doomed,
@@ -309,8 +314,7 @@ def test_a_lost_scheduler_stops_the_run_and_a_rerun_grades_the_rest(cluster, ga,
         deadline = time.monotonic() + 180
         # one student recorded (the resume state is saved after the gradebook), the next
         # one grading (its kernel under the worker)
-        while not (report.load_state(course, fx.GA) and any(
-                "sandbox_init.py" in " ".join(_cmdline(p)) for p in _descendants(worker.pid))):
+        while not (report.load_state(course, fx.GA) and grading_under(worker.pid)):
             assert run.poll() is None and time.monotonic() < deadline, "nothing graded"
             time.sleep(0.1)
         stop(scheduler, kill=True)
@@ -333,6 +337,11 @@ def test_a_lost_scheduler_stops_the_run_and_a_rerun_grades_the_rest(cluster, ga,
     assert f"{said.group(1)} to grade" in again.stderr, again.stderr[-2000:]
     assert set(rows(course)) == everyone
     assert all(rows(course)[s]["score"] == "3.0" for s in ("alice", "slow0", "slow1"))
+
+
+def grading_under(pid: int) -> bool:
+    """A student's kernel (its jail's PID 1, sandbox_init.py) runs below ``pid``."""
+    return any("sandbox_init.py" in " ".join(_cmdline(p)) for p in _descendants(pid))
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
